@@ -1,0 +1,56 @@
+#include "core/json_codec.h"
+
+namespace herald::detail {
+
+bool is_valid_json(std::string_view text) noexcept {
+  try {
+    return nlohmann::json::accept(text.begin(), text.end());
+  } catch (...) {
+    return false;
+  }
+}
+
+std::string encode_extra(const EventMetadata& m) {
+  if (m.extra.empty()) return {};
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : m.extra) j[k] = v;
+  return j.dump();
+}
+
+bool decode_extra(std::string_view text, EventMetadata& m) {
+  m.extra.clear();
+  if (text.empty()) return true;
+  auto j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+  if (!j.is_object()) return false;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!it.value().is_string()) return false;
+    m.extra.emplace(it.key(), it.value().get<std::string>());
+  }
+  return true;
+}
+
+nlohmann::json metadata_to_json(const EventMetadata& m) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : m.extra) j[k] = v;
+  if (!m.correlation_id.empty()) j["correlation_id"] = m.correlation_id;
+  if (!m.causation_id.empty()) j["causation_id"] = m.causation_id;
+  if (!m.actor.empty()) j["actor"] = m.actor;
+  return j;
+}
+
+bool metadata_from_json(const nlohmann::json& j, EventMetadata& out) {
+  if (!j.is_object()) return false;
+  out = {};
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!it.value().is_string()) return false;
+    const std::string& k = it.key();
+    std::string v = it.value().get<std::string>();
+    if (k == "correlation_id") out.correlation_id = std::move(v);
+    else if (k == "causation_id") out.causation_id = std::move(v);
+    else if (k == "actor") out.actor = std::move(v);
+    else out.extra.emplace(k, std::move(v));
+  }
+  return true;
+}
+
+}  // namespace herald::detail

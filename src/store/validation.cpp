@@ -1,0 +1,65 @@
+#include "store/validation.h"
+
+#include <string>
+#include <unordered_set>
+
+#include "core/json_codec.h"
+#include "herald/id.h"
+
+namespace herald::detail {
+
+Status validate_stream_id(std::string_view stream_id) {
+  if (stream_id.empty()) return Status::invalid_argument("stream id is empty");
+  if (stream_id.size() > kMaxStreamIdBytes) {
+    return Status::invalid_argument("stream id is " + std::to_string(stream_id.size()) +
+                                    " bytes; the limit is " + std::to_string(kMaxStreamIdBytes));
+  }
+  return {};
+}
+
+Status prepare_append(std::string_view stream_id, std::vector<EventData>& events,
+                      const StoreOptions& options) {
+  HERALD_RETURN_IF_ERROR(validate_stream_id(stream_id));
+  if (events.empty()) return Status::invalid_argument("append needs at least one event");
+  if (events.size() > options.max_events_per_append) {
+    return Status::invalid_argument("append of " + std::to_string(events.size()) +
+                                    " events; the limit is " +
+                                    std::to_string(options.max_events_per_append));
+  }
+  std::unordered_set<std::string_view> ids;
+  ids.reserve(events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    EventData& e = events[i];
+    const std::string where = "event " + std::to_string(i) + ": ";
+    if (e.type.empty()) return Status::invalid_argument(where + "type is empty");
+    if (e.type.size() > 256) return Status::invalid_argument(where + "type is over 256 bytes");
+    if (e.payload.size() > options.max_payload_bytes) {
+      return Status::invalid_argument(where + "payload is " + std::to_string(e.payload.size()) +
+                                      " bytes; the limit is " +
+                                      std::to_string(options.max_payload_bytes));
+    }
+    if (!is_valid_json(e.payload)) return Status::invalid_argument(where + "payload is not valid JSON");
+    if (e.id.empty()) {
+      e.id = new_uuid_v7();
+    } else if (!is_uuid(e.id)) {
+      return Status::invalid_argument(where + "id '" + e.id + "' is not a UUID");
+    }
+  }
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (!ids.insert(events[i].id).second) {
+      return Status::invalid_argument("event " + std::to_string(i) + ": id " + events[i].id +
+                                      " appears twice in one append");
+    }
+  }
+  return {};
+}
+
+bool same_ids(const std::vector<RecordedEvent>& stored, const std::vector<EventData>& events) {
+  if (stored.size() != events.size()) return false;
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    if (stored[i].id != events[i].id) return false;
+  }
+  return true;
+}
+
+}  // namespace herald::detail
