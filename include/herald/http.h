@@ -1,0 +1,201 @@
+// herald/http.h — a small JSON-over-HTTP router and server that modules use without seeing the
+// HTTP library underneath (cpp-httplib).
+//
+//   router.add(herald::http::Method::get, "/api/users/{id}", [&](const herald::http::Request& req) {
+//     auto user = users.find(req.param("id"));
+//     if (!user) return herald::http::Response::from_status(user.status());  // 404, 400, 409, …
+//     return herald::http::Response::ok(to_json(*user));
+//   });
+//   router.add(herald::http::Method::post, "/api/users", [&](const herald::http::Request& req) {
+//     auto body = req.json_object();                 // 400 {"error":"invalid_argument",…} if not
+//     if (!body) return herald::http::Response::from_status(body.status());
+//     auto email = herald::http::get_string(*body, "email");
+//     if (!email) return herald::http::Response::from_status(email.status());
+//     …
+//     return herald::http::Response::created({{"user_id", id}});
+//   });
+//
+// Every error body has the shape {"error":"<code>","message":"…"} where <code> is a StatusCode name
+// (see herald/status.h) or one of the transport codes "route_not_found", "method_not_allowed",
+// "payload_too_large", "unauthorized". A wrong_expected_version body also has "actual_version".
+//
+// The server wraps every handler: an exception becomes 500 {"error":"internal",…}; a body over the
+// limit is 413; an unknown path 404; a known path with another method 405 (with an Allow header);
+// when an admin token is set, every path under /admin/ needs "Authorization: Bearer <token>" (401).
+// Each request is logged (method, path, status, duration) through spdlog.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "herald/status.h"
+
+namespace herald::http {
+
+enum class Method : std::uint8_t { get, post, put, patch, del };
+
+// "GET", "POST", "PUT", "PATCH", "DELETE".
+std::string_view to_string(Method m) noexcept;
+// Parses an upper-case method name; nullopt for anything else (HEAD, OPTIONS, …).
+std::optional<Method> parse_method(std::string_view name) noexcept;
+
+// The HTTP status a Status maps to: ok 200, invalid_argument 400, not_found 404,
+// already_exists 409, wrong_expected_version 409, failed_precondition 409, unavailable 503,
+// timeout 504, cancelled 503, permanent 422, corruption 500, internal 500.
+int http_status_for(StatusCode code) noexcept;
+
+// An incoming request, already routed. A value type; handlers get it by const reference and may
+// call it from their thread only for the duration of the call.
+struct Request {
+  Method method = Method::get;
+  std::string path;                                  // without the query string, percent-decoded
+  std::map<std::string, std::string> path_params;    // from {name} segments of the route pattern
+  std::multimap<std::string, std::string> query;     // every ?k=v, in order; a key may repeat
+  std::map<std::string, std::string> headers;        // names lower-cased; repeated ones joined ", "
+  std::string body;
+  std::string remote_addr;
+  // The X-Request-Id header, or a fresh UUIDv7 when absent; echoed in the response's
+  // X-Request-Id header. Use it as the correlation id of events the request causes.
+  std::string request_id;
+
+  // The {name} path parameter; empty when the route has no such segment.
+  const std::string& param(const std::string& name) const;
+  // The first value of query parameter `name`, or nullopt when absent.
+  std::optional<std::string> query_param(const std::string& name) const;
+  // Every value of `name`; comma-separated values are split ("type=A,B&type=C" gives A, B, C) and
+  // empty pieces dropped.
+  std::vector<std::string> query_list(const std::string& name) const;
+  // Header by case-insensitive name; nullopt when absent.
+  std::optional<std::string> header(std::string_view name) const;
+
+  // The body parsed as JSON. invalid_argument ("body is not valid JSON: …", or "body is empty").
+  Result<nlohmann::json> json() const;
+  // As json(), and additionally invalid_argument when the body is not a JSON object.
+  Result<nlohmann::json> json_object() const;
+};
+
+// What a handler returns. A value type.
+struct Response {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::map<std::string, std::string> headers;  // extra headers (e.g. Location, Allow)
+
+  // `status` with body.dump().
+  static Response json(int status, const nlohmann::json& body);
+  static Response ok(const nlohmann::json& body) { return json(200, body); }
+  static Response created(const nlohmann::json& body) { return json(201, body); }
+  static Response accepted(const nlohmann::json& body) { return json(202, body); }
+  static Response no_content();  // 204, empty body
+  // Any content type, e.g. text/plain for /metrics.
+  static Response text(int status, std::string body, std::string content_type);
+  // {"error": code, "message": message} with `status`.
+  static Response error(int status, std::string_view code, std::string_view message);
+  // The error body for a non-ok Status, with http_status_for(code); adds "actual_version" for
+  // wrong_expected_version. REQUIRES: !s.is_ok() (an ok Status yields 500 internal, as a bug).
+  static Response from_status(const Status& s);
+};
+
+// A route handler. May throw: the server turns an escaping exception into 500.
+// Called concurrently from the server's worker threads: it must be thread-safe.
+using Handler = std::function<Response(const Request&)>;
+
+// Routes: (method, pattern) -> handler. Patterns are absolute paths whose segments are literals or
+// {name} (one whole segment, matched non-empty, percent-decoded into Request::path_params), e.g.
+// "/api/users/{id}/cart". A literal segment wins over a {name} segment at the same place.
+// Thread-safety: add() must finish before the server starts; dispatch() is then safe from any
+// number of threads (the table is read-only while serving).
+class Router {
+ public:
+  // invalid_argument for a pattern that does not start with '/', has an empty or malformed {…}
+  // segment, or a null handler; already_exists when (method, pattern) is taken.
+  Status add(Method method, std::string_view pattern, Handler handler);
+  Status get(std::string_view pattern, Handler h) { return add(Method::get, pattern, std::move(h)); }
+  Status post(std::string_view pattern, Handler h) { return add(Method::post, pattern, std::move(h)); }
+  Status put(std::string_view pattern, Handler h) { return add(Method::put, pattern, std::move(h)); }
+  Status patch(std::string_view pattern, Handler h) { return add(Method::patch, pattern, std::move(h)); }
+  Status del(std::string_view pattern, Handler h) { return add(Method::del, pattern, std::move(h)); }
+
+  // Routes `request` (fills path_params) and calls the handler. Never throws: an exception from
+  // the handler is 500 internal; no route for the path is 404 route_not_found; a path known for
+  // other methods only is 405 method_not_allowed with an Allow header.
+  Response dispatch(Request& request) const;
+
+  // "METHOD pattern" of every route, in registration order (for logs and docs).
+  std::vector<std::string> describe() const;
+
+ private:
+  struct Route {
+    Method method;
+    std::string pattern;
+    std::vector<std::string> segments;  // "{name}" marks a parameter
+    Handler handler;
+  };
+  std::vector<Route> routes_;  // written only before serving
+};
+
+// Server settings. Default: values shown.
+struct ServerOptions {
+  std::string host = "127.0.0.1";            // bind address; 0.0.0.0 exposes it to the network
+  int port = 8080;                           // 0: the OS picks a free port (see Server::port())
+  std::size_t body_limit_bytes = 1 << 20;    // larger bodies: 413 payload_too_large
+  std::string admin_token;                   // non-empty: /admin/* needs "Bearer <token>"
+  int worker_threads = 8;                    // concurrent requests handled
+  std::chrono::seconds read_timeout{10};
+  std::chrono::seconds write_timeout{10};
+};
+
+// An HTTP server over a Router, running on its own threads.
+// Thread-safety: start/stop/port may be called from any thread; stop() is idempotent.
+class Server {
+ public:
+  // The router is shared: it must outlive nothing but must not be changed once start() ran.
+  Server(std::shared_ptr<const Router> router, ServerOptions options);
+  ~Server();  // stop()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts serving in the background; returns once the socket listens.
+  // invalid_argument for a bad port/host; unavailable when the address cannot be bound (in use);
+  // failed_precondition when already started or stopped.
+  Status start();
+  // The port actually bound (useful with port 0); 0 before start().
+  int port() const;
+  // Stops accepting, lets in-flight requests finish, joins the threads. Idempotent.
+  void stop();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---- helpers for validating JSON bodies and query strings ----
+// Each returns invalid_argument with a message naming the field, e.g.
+// "field 'quantity' must be an integer >= 1", so a handler can answer
+// Response::from_status(result.status()) directly.
+
+// A required string member of object `obj`. `allow_empty` false rejects "".
+Result<std::string> get_string(const nlohmann::json& obj, std::string_view key, bool allow_empty = false);
+// An optional string member: nullopt when absent or null; error when present with another type.
+Result<std::optional<std::string>> get_optional_string(const nlohmann::json& obj, std::string_view key);
+// A required integer member within [min, max] (floats such as 1.5 and strings are rejected).
+Result<std::int64_t> get_int(const nlohmann::json& obj, std::string_view key,
+                             std::int64_t min = INT64_MIN, std::int64_t max = INT64_MAX);
+// An optional integer member: `fallback` when absent or null.
+Result<std::int64_t> get_optional_int(const nlohmann::json& obj, std::string_view key, std::int64_t fallback,
+                                      std::int64_t min = INT64_MIN, std::int64_t max = INT64_MAX);
+// Query parameter `name` as a decimal integer within [min, max]; `fallback` when absent.
+Result<std::int64_t> query_int(const Request& req, const std::string& name, std::int64_t fallback,
+                               std::int64_t min = INT64_MIN, std::int64_t max = INT64_MAX);
+
+}  // namespace herald::http
