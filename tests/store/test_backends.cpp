@@ -1,0 +1,67 @@
+#include "test_backends.h"
+
+#include <stdlib.h>  // mkdtemp
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
+
+namespace herald::testing {
+namespace {
+
+// One temporary root per test process, removed when the process exits; each sqlite store gets
+// its own sub-directory.
+class TempRoot {
+ public:
+  TempRoot() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "herald-store-test-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) {
+      throw std::runtime_error("mkdtemp failed for " + pattern);
+    }
+    path_ = pattern;
+  }
+  ~TempRoot() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::filesystem::path fresh_dir() {
+    std::filesystem::path dir = path_ / ("store-" + std::to_string(next_++));
+    std::filesystem::create_directories(dir);
+    return dir;
+  }
+
+ private:
+  std::filesystem::path path_;
+  std::atomic<int> next_{0};
+};
+
+TempRoot& temp_root() {
+  static TempRoot root;
+  return root;
+}
+
+std::vector<Backend> make_backends() {
+  std::vector<Backend> list;
+  list.push_back({"memory", false, [] { return std::string("memory:"); }});
+  list.push_back({"sqlite", true, [] {
+                    return "sqlite://" + (temp_root().fresh_dir() / "events.db").string();
+                  }});
+#ifdef HERALD_TEST_POSTGRES
+  if (const char* url = std::getenv("HERALD_TEST_POSTGRES_URL"); url != nullptr && *url != '\0') {
+    list.push_back({"postgres", true, [] { return fresh_postgres_url(); }});
+  }
+#endif
+  return list;
+}
+
+}  // namespace
+
+const std::vector<Backend>& backends() {
+  static const std::vector<Backend> list = make_backends();
+  return list;
+}
+
+}  // namespace herald::testing

@@ -1,0 +1,28 @@
+// The backends the store contract suite runs against. Each test gets a fresh, empty store from
+// its backend's fresh_url(), so tests never see each other's data.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace herald::testing {
+
+struct Backend {
+  std::string name;  // used in test names, e.g. StoreContract/Backends.AppendAny/sqlite
+  // Whether data survives close() and reopening the same URL (reopen tests skip the others).
+  bool persistent = false;
+  // A URL naming a fresh, empty store for one test.
+  std::function<std::string()> fresh_url;
+};
+
+// memory and sqlite always; postgres when the suite is built with HERALD_TEST_POSTGRES=ON and
+// the environment variable HERALD_TEST_POSTGRES_URL is set at run time.
+const std::vector<Backend>& backends();
+
+// A fresh, empty PostgreSQL database URL for one test, derived from HERALD_TEST_POSTGRES_URL.
+// Implemented by the PostgreSQL backend's owner in tests/store/postgres_backend.cpp, which is
+// compiled only with -DHERALD_TEST_POSTGRES=ON.
+std::string fresh_postgres_url();
+
+}  // namespace herald::testing
