@@ -357,7 +357,8 @@ TEST_P(StoreContract, RetryWithDifferentExpectedOrPartialOverlapFails) {
   for (std::size_t i = 0; i < overlaps.size(); ++i) {
     SCOPED_TRACE("overlap " + std::to_string(i));
     auto r = store_->append("r-1", ExpectedVersion::any(), overlaps[i]);
-    ASSERT_FALSE(r);
+    ASSERT_FALSE(r) << "appended at positions " << r->first_position << ".." << r->last_position
+                    << ", stream version " << r->stream_version;
     EXPECT_EQ(r.status().code(), StatusCode::already_exists);
   }
   EXPECT_EQ(total_events(), total);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,9 @@ struct Backend {
   // A URL naming a fresh, empty store for one test.
   std::function<std::string()> fresh_url;
 };
+
+// Test output names the backend instead of dumping its bytes.
+inline void PrintTo(const Backend& backend, std::ostream* os) { *os << backend.name; }
 
 // memory and sqlite always; postgres when the suite is built with HERALD_TEST_POSTGRES=ON and
 // the environment variable HERALD_TEST_POSTGRES_URL is set at run time.
