@@ -1,0 +1,338 @@
+// Router, Request/Response and the JSON validation helpers of herald/http.h. Nothing here knows
+// about sockets: the server (server.cpp) turns httplib requests into Request and back.
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <exception>
+
+#include "herald/http.h"
+
+namespace herald::http {
+
+std::string_view to_string(Method m) noexcept {
+  switch (m) {
+    case Method::get: return "GET";
+    case Method::post: return "POST";
+    case Method::put: return "PUT";
+    case Method::patch: return "PATCH";
+    case Method::del: return "DELETE";
+  }
+  return "?";
+}
+
+std::optional<Method> parse_method(std::string_view name) noexcept {
+  if (name == "GET") return Method::get;
+  if (name == "POST") return Method::post;
+  if (name == "PUT") return Method::put;
+  if (name == "PATCH") return Method::patch;
+  if (name == "DELETE") return Method::del;
+  return std::nullopt;
+}
+
+int http_status_for(StatusCode code) noexcept {
+  switch (code) {
+    case StatusCode::ok: return 200;
+    case StatusCode::invalid_argument: return 400;
+    case StatusCode::not_found: return 404;
+    case StatusCode::already_exists: return 409;
+    case StatusCode::wrong_expected_version: return 409;
+    case StatusCode::failed_precondition: return 409;
+    case StatusCode::unavailable: return 503;
+    case StatusCode::timeout: return 504;
+    case StatusCode::cancelled: return 503;
+    case StatusCode::permanent: return 422;
+    case StatusCode::corruption: return 500;
+    case StatusCode::internal: return 500;
+  }
+  return 500;
+}
+
+// ---- Request ----
+
+const std::string& Request::param(const std::string& name) const {
+  static const std::string kEmpty;
+  auto it = path_params.find(name);
+  return it == path_params.end() ? kEmpty : it->second;
+}
+
+std::optional<std::string> Request::query_param(const std::string& name) const {
+  auto it = query.find(name);
+  if (it == query.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::string> Request::query_list(const std::string& name) const {
+  std::vector<std::string> out;
+  auto [lo, hi] = query.equal_range(name);
+  for (auto it = lo; it != hi; ++it) {
+    std::string_view rest = it->second;
+    while (true) {
+      auto comma = rest.find(',');
+      std::string_view piece = rest.substr(0, comma);
+      if (!piece.empty()) out.emplace_back(piece);
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> Request::header(std::string_view name) const {
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  auto it = headers.find(lower);
+  if (it == headers.end()) return std::nullopt;
+  return it->second;
+}
+
+Result<nlohmann::json> Request::json() const {
+  if (body.empty()) return Status::invalid_argument("body is empty; a JSON document is required");
+  try {
+    return nlohmann::json::parse(body);
+  } catch (const nlohmann::json::exception& ex) {
+    return Status::invalid_argument(std::string("body is not valid JSON: ") + ex.what());
+  }
+}
+
+Result<nlohmann::json> Request::json_object() const {
+  auto j = json();
+  if (!j) return j;
+  if (!j->is_object()) return Status::invalid_argument("body must be a JSON object");
+  return j;
+}
+
+// ---- Response ----
+
+Response Response::json(int status, const nlohmann::json& body) {
+  Response r;
+  r.status = status;
+  // Replace invalid UTF-8 rather than throw: a handler echoing user bytes must not turn into 500.
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
+}
+
+Response Response::no_content() {
+  Response r;
+  r.status = 204;
+  r.content_type.clear();
+  return r;
+}
+
+Response Response::text(int status, std::string body, std::string content_type) {
+  Response r;
+  r.status = status;
+  r.body = std::move(body);
+  r.content_type = std::move(content_type);
+  return r;
+}
+
+Response Response::error(int status, std::string_view code, std::string_view message) {
+  return json(status, nlohmann::json{{"error", code}, {"message", message}});
+}
+
+Response Response::from_status(const Status& s) {
+  if (s.is_ok()) return error(500, "internal", "an ok status was reported as an error");
+  nlohmann::json body{{"error", to_string(s.code())}, {"message", s.message()}};
+  if (auto v = s.actual_version()) body["actual_version"] = *v;
+  return json(http_status_for(s.code()), body);
+}
+
+// ---- Router ----
+
+namespace {
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  // Leading '/' is required by add() and always present in server paths; a trailing '/' yields no
+  // empty segment so "/health/" routes like "/health".
+  std::size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    auto end = path.find('/', i);
+    if (end == std::string_view::npos) end = path.size();
+    out.emplace_back(path.substr(i, end - i));
+    i = end;
+  }
+  return out;
+}
+
+bool is_param(const std::string& seg) { return seg.size() >= 2 && seg.front() == '{' && seg.back() == '}'; }
+
+// How well `segments` match `route`: -1 no match, else the number of literal segments (the more
+// literals the more specific, so "/admin/handlers/stats" beats "/admin/handlers/{name}").
+int match(const std::vector<std::string>& route, const std::vector<std::string>& segments,
+          std::map<std::string, std::string>* params) {
+  if (route.size() != segments.size()) return -1;
+  int literals = 0;
+  for (std::size_t i = 0; i < route.size(); ++i) {
+    if (is_param(route[i])) {
+      if (segments[i].empty()) return -1;
+      if (params) (*params)[route[i].substr(1, route[i].size() - 2)] = segments[i];
+    } else if (route[i] == segments[i]) {
+      ++literals;
+    } else {
+      return -1;
+    }
+  }
+  return literals;
+}
+
+}  // namespace
+
+Status Router::add(Method method, std::string_view pattern, Handler handler) {
+  if (!handler) return Status::invalid_argument("route " + std::string(pattern) + ": null handler");
+  if (pattern.empty() || pattern.front() != '/') {
+    return Status::invalid_argument("route pattern must start with '/': " + std::string(pattern));
+  }
+  auto segments = split_path(pattern);
+  for (const auto& seg : segments) {
+    bool has_brace = seg.find_first_of("{}") != std::string::npos;
+    if (has_brace && (!is_param(seg) || seg.size() == 2 ||
+                      seg.substr(1, seg.size() - 2).find_first_of("{}") != std::string::npos)) {
+      return Status::invalid_argument("route pattern has a malformed {name} segment: " +
+                                      std::string(pattern));
+    }
+  }
+  for (const auto& r : routes_) {
+    if (r.method == method && r.segments == segments) {
+      return Status::already_exists("route " + std::string(to_string(method)) + " " +
+                                    std::string(pattern) + " is already registered");
+    }
+  }
+  routes_.push_back(Route{method, std::string(pattern), std::move(segments), std::move(handler)});
+  return Status::ok();
+}
+
+Response Router::dispatch(Request& request) const {
+  auto segments = split_path(request.path);
+  const Route* best = nullptr;
+  int best_score = -1;
+  std::vector<std::string> allowed;
+  for (const auto& r : routes_) {
+    int score = match(r.segments, segments, nullptr);
+    if (score < 0) continue;
+    if (r.method != request.method) {
+      std::string m(to_string(r.method));
+      if (std::find(allowed.begin(), allowed.end(), m) == allowed.end()) allowed.push_back(m);
+      continue;
+    }
+    if (score > best_score) {
+      best = &r;
+      best_score = score;
+    }
+  }
+  if (best == nullptr) {
+    if (allowed.empty()) {
+      return Response::error(404, "route_not_found", "no route for " + request.path);
+    }
+    std::string allow;
+    for (const auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
+    auto resp = Response::error(405, "method_not_allowed",
+                                std::string(to_string(request.method)) + " is not allowed on " +
+                                    request.path + " (allowed: " + allow + ")");
+    resp.headers["Allow"] = allow;
+    return resp;
+  }
+  request.path_params.clear();
+  match(best->segments, segments, &request.path_params);
+  try {
+    return best->handler(request);
+  } catch (const std::exception& ex) {
+    return Response::error(500, "internal", std::string("unhandled exception: ") + ex.what());
+  } catch (...) {
+    return Response::error(500, "internal", "unhandled non-standard exception");
+  }
+}
+
+std::vector<std::string> Router::describe() const {
+  std::vector<std::string> out;
+  out.reserve(routes_.size());
+  for (const auto& r : routes_) out.push_back(std::string(to_string(r.method)) + " " + r.pattern);
+  return out;
+}
+
+// ---- validation helpers ----
+
+namespace {
+
+std::string field_name(std::string_view key) { return "field '" + std::string(key) + "'"; }
+
+std::string range_text(std::int64_t min, std::int64_t max) {
+  if (min == INT64_MIN && max == INT64_MAX) return "";
+  if (max == INT64_MAX) return " >= " + std::to_string(min);
+  if (min == INT64_MIN) return " <= " + std::to_string(max);
+  return " in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+}
+
+Result<std::int64_t> int_value(const nlohmann::json& v, std::string_view key, std::int64_t min,
+                               std::int64_t max) {
+  std::string what = field_name(key) + " must be an integer" + range_text(min, max);
+  std::int64_t n = 0;
+  if (v.is_number_unsigned()) {
+    auto u = v.get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(INT64_MAX)) return Status::invalid_argument(what);
+    n = static_cast<std::int64_t>(u);
+  } else if (v.is_number_integer()) {
+    n = v.get<std::int64_t>();
+  } else {
+    return Status::invalid_argument(what);
+  }
+  if (n < min || n > max) return Status::invalid_argument(what);
+  return n;
+}
+
+}  // namespace
+
+Result<std::string> get_string(const nlohmann::json& obj, std::string_view key, bool allow_empty) {
+  if (!obj.is_object()) return Status::invalid_argument("body must be a JSON object");
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return Status::invalid_argument(field_name(key) + " is required");
+  if (!it->is_string()) return Status::invalid_argument(field_name(key) + " must be a string");
+  auto s = it->get<std::string>();
+  if (!allow_empty && s.empty()) return Status::invalid_argument(field_name(key) + " must not be empty");
+  return s;
+}
+
+Result<std::optional<std::string>> get_optional_string(const nlohmann::json& obj, std::string_view key) {
+  if (!obj.is_object()) return Status::invalid_argument("body must be a JSON object");
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return std::optional<std::string>{};
+  if (!it->is_string()) return Status::invalid_argument(field_name(key) + " must be a string");
+  return std::optional<std::string>{it->get<std::string>()};
+}
+
+Result<std::int64_t> get_int(const nlohmann::json& obj, std::string_view key, std::int64_t min,
+                             std::int64_t max) {
+  if (!obj.is_object()) return Status::invalid_argument("body must be a JSON object");
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return Status::invalid_argument(field_name(key) + " is required");
+  return int_value(*it, key, min, max);
+}
+
+Result<std::int64_t> get_optional_int(const nlohmann::json& obj, std::string_view key, std::int64_t fallback,
+                                      std::int64_t min, std::int64_t max) {
+  if (!obj.is_object()) return Status::invalid_argument("body must be a JSON object");
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return fallback;
+  return int_value(*it, key, min, max);
+}
+
+Result<std::int64_t> query_int(const Request& req, const std::string& name, std::int64_t fallback,
+                               std::int64_t min, std::int64_t max) {
+  auto v = req.query_param(name);
+  if (!v) return fallback;
+  std::string what = "query parameter '" + name + "' must be an integer" + range_text(min, max);
+  std::int64_t n = 0;
+  const char* first = v->data();
+  const char* last = v->data() + v->size();
+  auto [ptr, ec] = std::from_chars(first, last, n);
+  if (v->empty() || ec != std::errc{} || ptr != last) return Status::invalid_argument(what);
+  if (n < min || n > max) return Status::invalid_argument(what);
+  return n;
+}
+
+}  // namespace herald::http

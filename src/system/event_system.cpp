@@ -1,0 +1,279 @@
+// EventSystem: wires config -> store -> bus -> modules -> routes -> HTTP, and back down on shutdown.
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <mutex>
+
+#include "herald/system.h"
+#include "system/system_routes.h"
+
+namespace herald {
+
+nlohmann::json HealthReport::to_json() const {
+  nlohmann::json checks_json = nlohmann::json::object();
+  for (const auto& c : checks) {
+    checks_json[c.name] = {{"status", c.up ? "up" : "down"}, {"detail", c.detail}};
+  }
+  return {{"status", up ? "up" : "down"}, {"checks", checks_json}};
+}
+
+struct EventSystem::Impl final : ModuleContext, HandlerRegistrar {
+  // Constant after construction.
+  SystemConfig cfg;
+
+  // Written by the owner thread in add_module/initialize/shutdown only, which the contract
+  // serializes; read by HTTP threads only after initialize() published them (server start is
+  // the happens-before edge).
+  enum class State { created, initialized, shut_down } state = State::created;
+  std::vector<std::unique_ptr<Module>> modules;
+  std::shared_ptr<EventStore> store_;
+  std::unique_ptr<EventBus> bus_;
+  std::shared_ptr<http::Router> router = std::make_shared<http::Router>();
+  std::unique_ptr<http::Server> server;
+  std::vector<HealthCheck> module_checks;
+  std::optional<StopReport> stop_report;
+  std::mutex shutdown_mu;  // serializes shutdown() with the destructor's call and repeated calls
+
+  // ModuleContext
+  EventBus& bus() override { return *bus_; }
+  EventStore& store() override { return *store_; }
+  std::shared_ptr<EventStore> shared_store() override { return store_; }
+  const SystemConfig& config() const override { return cfg; }
+
+  // HandlerRegistrar
+  const HandlerOptions& defaults() const override { return cfg.handler_defaults; }
+  Status add(std::shared_ptr<EventHandler> handler) override { return add(std::move(handler), cfg.handler_defaults); }
+  Status add(std::shared_ptr<EventHandler> handler, HandlerOptions options) override {
+    if (!handler) return Status::invalid_argument("null handler");
+    auto name = handler->name();
+    if (auto it = cfg.handler_overrides.find(name); it != cfg.handler_overrides.end()) {
+      const auto& o = it->second;
+      if (o.retry_max_attempts) options.retry.max_attempts = *o.retry_max_attempts;
+      if (o.retry_initial_delay) options.retry.initial_delay = *o.retry_initial_delay;
+      if (o.retry_max_delay) options.retry.max_delay = *o.retry_max_delay;
+      if (o.lanes) options.lanes = *o.lanes;
+      if (o.start_from) options.start_from = *o.start_from;
+      spdlog::info("handler {}: options overridden by configuration", name);
+    }
+    auto s = bus_->register_handler(std::move(handler), std::move(options));
+    if (s) spdlog::debug("handler {} registered", name);
+    return s;
+  }
+
+  void teardown(std::chrono::steady_clock::time_point deadline);
+};
+
+namespace {
+
+Status prefixed(const Status& s, const std::string& prefix) {
+  if (s.is_ok()) return s;
+  if (s.code() == StatusCode::wrong_expected_version) {
+    return Status::wrong_expected_version(s.actual_version().value_or(kNoStreamVersion), prefix + s.message());
+  }
+  return Status(s.code(), prefix + s.message());
+}
+
+// The directory a sqlite URL's file lives in, or "" for other schemes / in-memory sqlite.
+std::string sqlite_dir(const std::string& url) {
+  constexpr std::string_view kScheme = "sqlite://";
+  if (!url.starts_with(kScheme)) return "";
+  std::string path = url.substr(kScheme.size());
+  if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
+  if (path.empty() || path == ":memory:") return "";
+  return std::filesystem::path(path).parent_path().string();
+}
+
+}  // namespace
+
+EventSystem::EventSystem(SystemConfig config) : impl_(std::make_unique<Impl>()) { impl_->cfg = std::move(config); }
+
+EventSystem::EventSystem(SystemConfig config, std::shared_ptr<EventStore> store) : EventSystem(std::move(config)) {
+  impl_->store_ = std::move(store);
+}
+
+EventSystem::~EventSystem() {
+  if (impl_->state == Impl::State::initialized) {
+    (void)shutdown(std::chrono::steady_clock::now() + impl_->cfg.shutdown_timeout);
+  }
+}
+
+Status EventSystem::add_module(std::unique_ptr<Module> module) {
+  if (impl_->state != Impl::State::created) return Status::failed_precondition("add_module after initialize()");
+  if (!module) return Status::invalid_argument("null module");
+  auto name = module->name();
+  if (name.empty()) return Status::invalid_argument("module name must not be empty");
+  for (const auto& m : impl_->modules) {
+    if (m->name() == name) return Status::already_exists("module " + name + " is already added");
+  }
+  impl_->modules.push_back(std::move(module));
+  return Status::ok();
+}
+
+void EventSystem::Impl::teardown(std::chrono::steady_clock::time_point deadline) {
+  if (server) server->stop();
+  if (bus_) (void)bus_->stop(deadline);
+  if (store_) store_->close();
+}
+
+Status EventSystem::initialize() {
+  auto& d = *impl_;
+  if (d.state != Impl::State::created) return Status::failed_precondition("initialize() was already called");
+  d.state = Impl::State::initialized;  // even on failure: a second attempt needs a fresh object
+
+  auto level = spdlog::level::from_str(d.cfg.log_level);
+  spdlog::set_level(level);
+
+  auto fail = [&](const Status& s, const std::string& step) {
+    spdlog::error("initialize failed at {}: {}", step, s.to_string());
+    d.teardown(std::chrono::steady_clock::now());
+    d.state = Impl::State::shut_down;
+    d.stop_report = StopReport{};
+    return prefixed(s, step + ": ");
+  };
+
+  if (!d.store_) {
+    std::string url = d.cfg.effective_store_url();
+    if (auto dir = sqlite_dir(url); !dir.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      if (ec) return fail(Status::unavailable("cannot create " + dir + ": " + ec.message()), "data directory");
+    }
+    auto opened = open_store(url, d.cfg.store);
+    if (!opened) return fail(opened.status(), "opening store " + url);
+    d.store_ = std::shared_ptr<EventStore>(std::move(*opened));
+  }
+  spdlog::info("store {} open (head position {})", d.store_->url(), d.store_->head_position());
+
+  d.bus_ = std::make_unique<EventBus>(d.store_, d.cfg.bus);
+  for (auto& m : d.modules) {
+    Status s;
+    try {
+      s = m->register_handlers(d, d);
+    } catch (const std::exception& ex) {
+      s = Status::internal(std::string("exception: ") + ex.what());
+    }
+    if (!s) return fail(s, "module " + m->name() + " handlers");
+  }
+
+  if (auto s = register_system_routes(*d.router, *this); !s) return fail(s, "system routes");
+  for (auto& m : d.modules) {
+    Status s;
+    try {
+      s = m->register_routes(*d.router, d);
+      for (auto& c : m->health_checks(d)) {
+        c.name = m->name() + "." + c.name;
+        d.module_checks.push_back(std::move(c));
+      }
+    } catch (const std::exception& ex) {
+      s = Status::internal(std::string("exception: ") + ex.what());
+    }
+    if (!s) return fail(s, "module " + m->name() + " routes");
+  }
+
+  if (auto s = d.bus_->start(); !s) return fail(s, "starting bus");
+  spdlog::info("bus started with {} handler(s)", d.bus_->handler_names().size());
+
+  if (d.cfg.http_enabled) {
+    d.server = std::make_unique<http::Server>(d.router, d.cfg.http);
+    if (auto s = d.server->start(); !s) return fail(s, "starting HTTP");
+    spdlog::info("serving http://{}:{} ({} routes)", d.cfg.http.host, d.server->port(), d.router->describe().size());
+  }
+  return Status::ok();
+}
+
+EventBus& EventSystem::bus() { return *impl_->bus_; }
+EventStore& EventSystem::store() { return *impl_->store_; }
+std::shared_ptr<EventStore> EventSystem::shared_store() { return impl_->store_; }
+const SystemConfig& EventSystem::config() const { return impl_->cfg; }
+const http::Router& EventSystem::router() const { return *impl_->router; }
+int EventSystem::http_port() const { return impl_->server ? impl_->server->port() : 0; }
+
+HealthReport EventSystem::health() {
+  auto& d = *impl_;
+  HealthReport report;
+  auto add = [&](std::string name, const Status& s, std::string up_detail) {
+    HealthCheckResult r{std::move(name), s.is_ok(), s.is_ok() ? std::move(up_detail) : s.to_string()};
+    report.up = report.up && r.up;
+    report.checks.push_back(std::move(r));
+  };
+
+  if (!d.store_ || !d.bus_) {
+    add("system", Status::failed_precondition("not initialized"), "");
+    return report;
+  }
+  // A read past the head is the cheapest query that still touches the database.
+  auto head = d.store_->head_position();
+  auto probe = d.store_->read_all(head + 1, 1);
+  add("store", probe.status(), d.store_->url() + ", head position " + std::to_string(head));
+
+  Status bus_status;
+  auto statuses = d.bus_->handler_statuses();
+  for (const auto& h : statuses) {
+    if (h.state == HandlerState::failed) {
+      bus_status = Status::unavailable("handler " + h.name + " failed: " + h.last_error);
+      break;
+    }
+  }
+  if (bus_status && d.state == Impl::State::shut_down) bus_status = Status::cancelled("system is shut down");
+  add("bus", bus_status, std::to_string(statuses.size()) + " handler(s)");
+
+  for (const auto& c : d.module_checks) {
+    Status s;
+    try {
+      s = c.check ? c.check() : Status::internal("health check without a function");
+    } catch (const std::exception& ex) {
+      s = Status::internal(std::string("health check threw: ") + ex.what());
+    } catch (...) {
+      s = Status::internal("health check threw");
+    }
+    add(c.name, s, "ok");
+  }
+  return report;
+}
+
+std::string EventSystem::metrics() {
+  auto& d = *impl_;
+  if (!d.bus_ || !d.store_) return prometheus_metrics({}, {}, nullptr);
+  auto stats = d.store_->stats();
+  return prometheus_metrics(d.bus_->stats(), d.bus_->handler_statuses(), stats ? &*stats : nullptr);
+}
+
+StopReport EventSystem::shutdown(std::chrono::steady_clock::time_point deadline) {
+  auto& d = *impl_;
+  std::lock_guard lock(d.shutdown_mu);
+  if (d.stop_report) return *d.stop_report;
+  if (d.state == Impl::State::created) {
+    d.state = Impl::State::shut_down;
+    d.stop_report = StopReport{};
+    return *d.stop_report;
+  }
+  spdlog::info("shutting down");
+  for (auto& m : d.modules) m->stop();
+  if (d.server) d.server->stop();
+  StopReport report;
+  if (d.bus_) report = d.bus_->stop(deadline);
+  if (report.clean) {
+    spdlog::info("bus stopped cleanly ({} event(s) not yet handled remain in the store)", report.pending_events);
+  } else {
+    std::string names;
+    for (const auto& n : report.unfinished) names += (names.empty() ? "" : ", ") + n;
+    spdlog::warn("bus stopped with unfinished work: in-flight handlers [{}], {} event(s) pending; they resume "
+                 "from their checkpoints on the next start",
+                 names, report.pending_events);
+  }
+  if (d.store_) d.store_->close();
+  d.state = Impl::State::shut_down;
+  d.stop_report = report;
+  spdlog::info("shutdown complete");
+  return report;
+}
+
+int EventSystem::run_until_signal() {
+  int sig = wait_for_shutdown_signal();
+  spdlog::info("received {}, stopping (deadline {} ms)", sig == 0 ? std::string("shutdown request") : "signal " + std::to_string(sig),
+               impl_->cfg.shutdown_timeout.count());
+  auto report = shutdown(std::chrono::steady_clock::now() + impl_->cfg.shutdown_timeout);
+  return report.clean ? 0 : 1;
+}
+
+}  // namespace herald
