@@ -1,0 +1,217 @@
+#include "store/postgres/pg_support.h"
+
+#include <charconv>
+
+namespace herald::detail::pg {
+
+std::int64_t Rows::i64(int row, int col) const {
+  std::string_view t = text(row, col);
+  std::int64_t v = 0;
+  std::from_chars(t.data(), t.data() + t.size(), v);
+  return v;
+}
+
+std::int64_t Rows::affected() const {
+  const char* n = PQcmdTuples(r_.get());
+  std::int64_t v = 0;
+  if (n != nullptr) std::from_chars(n, n + std::char_traits<char>::length(n), v);
+  return v;
+}
+
+std::vector<const char*> Params::pointers() const {
+  std::vector<const char*> out;
+  out.reserve(values_.size());
+  for (const auto& v : values_) out.push_back(v ? v->c_str() : nullptr);
+  return out;
+}
+
+void ArrayLiteral::add_text(std::string_view s) {
+  if (!first_) text_.push_back(',');
+  first_ = false;
+  text_.push_back('"');
+  for (char c : s) {
+    if (c == '"' || c == '\\') text_.push_back('\\');
+    text_.push_back(c);
+  }
+  text_.push_back('"');
+}
+
+void ArrayLiteral::add_int(std::int64_t v) {
+  if (!first_) text_.push_back(',');
+  first_ = false;
+  text_ += std::to_string(v);
+}
+
+std::string ArrayLiteral::finish() {
+  text_.push_back('}');
+  std::string out = std::move(text_);
+  text_ = "{";
+  first_ = true;
+  return out;
+}
+
+std::string sqlstate(const PGresult* r) {
+  if (r == nullptr) return {};
+  const char* s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  return s == nullptr ? std::string() : std::string(s);
+}
+
+bool broken(PGconn* conn) { return conn == nullptr || PQstatus(conn) != CONNECTION_OK; }
+
+Status error_status(PGconn* conn, const PGresult* r, std::string_view what) {
+  std::string detail;
+  if (r != nullptr && PQresultErrorMessage(r) != nullptr) detail = PQresultErrorMessage(r);
+  if (detail.empty() && conn != nullptr && PQerrorMessage(conn) != nullptr) detail = PQerrorMessage(conn);
+  while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
+  const std::string state = sqlstate(r);
+  std::string msg = "postgres " + std::string(what) + " failed";
+  if (!state.empty()) msg += " [" + state + "]";
+  if (!detail.empty()) msg += ": " + detail;
+
+  if (state.empty() || broken(conn)) {
+    // No SQLSTATE: libpq itself failed (connection lost, out of memory talking to the server).
+    return Status::unavailable(std::move(msg));
+  }
+  const std::string_view cls = std::string_view(state).substr(0, 2);
+  if (cls == "08" || state == "57P01" || state == "57P02" || state == "57P03" || cls == "53" ||
+      state == "40001" || state == "40P01" || state == "55P03" || state == "57014") {
+    return Status::unavailable(std::move(msg));
+  }
+  if (state == "23505") return Status::already_exists(std::move(msg));
+  if (state == "XX001" || state == "XX002") return Status::corruption(std::move(msg));
+  if (cls == "22" || cls == "23") return Status::invalid_argument(std::move(msg));
+  return Status::internal(std::move(msg));
+}
+
+Result<Rows> exec(PGconn* conn, const char* sql, const Params& params, std::string_view what) {
+  if (conn == nullptr) return Status::unavailable("postgres " + std::string(what) + ": no connection");
+  std::vector<const char*> values = params.pointers();
+  PGresult* r = PQexecParams(conn, sql, params.size(), nullptr, values.data(), nullptr, nullptr, 0);
+  const ExecStatusType st = r == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(r);
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return Rows(r);
+  Status s = error_status(conn, r, what);
+  PQclear(r);
+  return s;
+}
+
+Status exec_simple(PGconn* conn, const char* sql, std::string_view what) {
+  if (conn == nullptr) return Status::unavailable("postgres " + std::string(what) + ": no connection");
+  PGresult* r = PQexec(conn, sql);
+  const ExecStatusType st = r == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(r);
+  Status s;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) s = error_status(conn, r, what);
+  PQclear(r);
+  return s;
+}
+
+Result<Conn> connect(const std::string& conninfo) {
+  // Defaults first: values given in the URL come later and win.
+  const char* keys[] = {"connect_timeout", "application_name", "client_encoding", "dbname", nullptr};
+  const char* values[] = {"10", "herald", "UTF8", conninfo.c_str(), nullptr};
+  Conn conn(PQconnectdbParams(keys, values, /*expand_dbname=*/1));
+  if (!conn) return Status::unavailable("postgres: out of memory opening a connection");
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    std::string detail = PQerrorMessage(conn.get());
+    while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
+    // A malformed URL is the caller's mistake, not a transient failure.
+    if (detail.find("invalid URI") != std::string::npos ||
+        detail.find("invalid connection option") != std::string::npos ||
+        detail.find("missing \"=\"") != std::string::npos) {
+      return Status::invalid_argument("postgres URL " + redact_url(conninfo) + ": " + detail);
+    }
+    return Status::unavailable("cannot connect to " + redact_url(conninfo) + ": " + detail);
+  }
+  return conn;
+}
+
+std::string redact_url(std::string_view url) {
+  std::string out(url);
+  const auto scheme = out.find("://");
+  if (scheme != std::string::npos) {
+    const auto auth_start = scheme + 3;
+    const auto auth_end = out.find_first_of("/?", auth_start);
+    const auto at = out.rfind('@', auth_end == std::string::npos ? out.size() : auth_end);
+    if (at != std::string::npos && at >= auth_start) {
+      const auto colon = out.find(':', auth_start);
+      if (colon != std::string::npos && colon < at) out.erase(colon, at - colon);
+    }
+  }
+  // password=… in the query string.
+  const auto q = out.find('?');
+  if (q != std::string::npos) {
+    std::string query = out.substr(q + 1);
+    std::string kept;
+    std::size_t start = 0;
+    while (start <= query.size()) {
+      auto amp = query.find('&', start);
+      if (amp == std::string::npos) amp = query.size();
+      std::string_view part(query.data() + start, amp - start);
+      if (!part.empty() && !part.starts_with("password=")) {
+        if (!kept.empty()) kept.push_back('&');
+        kept.append(part);
+      }
+      start = amp + 1;
+    }
+    out.erase(q);
+    if (!kept.empty()) out += "?" + kept;
+  }
+  return out;
+}
+
+Result<Pool::Lease> Pool::acquire() {
+  {
+    std::unique_lock lock(mu_);
+    freed_.wait(lock, [&] { return closed_ || !idle_.empty() || open_ < capacity_; });
+    if (closed_) return Status::failed_precondition("the postgres store is closed");
+    if (!idle_.empty()) {
+      Conn c = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(this, std::move(c));
+    }
+    ++open_;  // reserve a slot; connect without holding the lock
+  }
+  auto conn = connect(conninfo_);
+  if (conn) {
+    for (const std::string& stmt : setup_) {
+      Status s = exec_simple(conn->get(), stmt.c_str(), "session setup");
+      if (!s.is_ok()) {
+        conn = s;
+        break;
+      }
+    }
+  }
+  if (!conn) {
+    std::lock_guard lock(mu_);
+    --open_;
+    freed_.notify_one();
+    return conn.status();
+  }
+  return Lease(this, std::move(*conn));
+}
+
+void Pool::give_back(Conn conn) {
+  std::lock_guard lock(mu_);
+  // A connection in the middle of a transaction (an aborted caller) or broken is not reused.
+  const bool reusable = !closed_ && !broken(conn.get()) &&
+                        PQtransactionStatus(conn.get()) == PQTRANS_IDLE;
+  if (reusable) {
+    idle_.push_back(std::move(conn));
+  } else {
+    conn.reset();
+    --open_;
+  }
+  freed_.notify_one();
+}
+
+void Pool::close() {
+  std::vector<Conn> doomed;
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    open_ -= static_cast<int>(idle_.size());
+    doomed.swap(idle_);
+  }
+  freed_.notify_all();
+}
+
+}  // namespace herald::detail::pg
