@@ -135,6 +135,16 @@ Status HandlerRunner::reconcile_lane_layout() {
 Status HandlerRunner::start() {
   if (started_.load()) return Status::ok();
   HERALD_RETURN_IF_ERROR(reconcile_lane_layout());
+  if (options_.start_from == StartFrom::end) {
+    // Fix "the end" now, on the caller's thread, so an event published right after start()
+    // returns is not mistaken for history by a lane thread that has not loaded yet.
+    for (const auto& lane : lanes_) {
+      auto cp = store_->load_checkpoint(lane->checkpoint_name());
+      if (cp) continue;
+      if (cp.status().code() != StatusCode::not_found) return cp.status();
+      HERALD_RETURN_IF_ERROR(store_->save_checkpoint(lane->checkpoint_name(), store_->head_position() + 1));
+    }
+  }
   HERALD_RETURN_IF_ERROR(reload_parked(-1));
   started_.store(true, std::memory_order_release);
   for (auto& lane : lanes_) lane->start();
