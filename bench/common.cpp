@@ -96,6 +96,8 @@ Status pg_exec(const std::string& url, const std::string& sql) {
     PQfinish(conn);
     return Status::unavailable("cannot connect to PostgreSQL: " + msg);
   }
+  // "does not exist, skipping" notices of DROP … IF EXISTS would clutter stderr.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
   PGresult* res = PQexec(conn, sql.c_str());
   Status st;
   if (PQresultStatus(res) != PGRES_COMMAND_OK) {
