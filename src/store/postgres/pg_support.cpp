@@ -121,6 +121,9 @@ Result<Conn> connect(const std::string& conninfo) {
     }
     return Status::unavailable("cannot connect to " + redact_url(conninfo) + ": " + detail);
   }
+  // libpq prints server notices (and the FATAL of a terminated session) to stderr by default;
+  // errors reach callers as Status values instead.
+  PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
   return conn;
 }
 
@@ -201,6 +204,16 @@ void Pool::give_back(Conn conn) {
     --open_;
   }
   freed_.notify_one();
+}
+
+void Pool::discard_idle() {
+  std::vector<Conn> doomed;
+  {
+    std::lock_guard lock(mu_);
+    open_ -= static_cast<int>(idle_.size());
+    doomed.swap(idle_);
+  }
+  freed_.notify_all();
 }
 
 void Pool::close() {

@@ -137,6 +137,9 @@ class Pool {
   // A connection, waiting while all `capacity` are in use. unavailable when a new one cannot be
   // opened; failed_precondition after close().
   Result<Lease> acquire();
+  // Drops every idle connection: called when one turned out broken, since its siblings were most
+  // likely cut by the same event (a restarted server).
+  void discard_idle();
   // Frees idle connections and makes later acquire() fail. Connections in use are freed when
   // given back.
   void close();

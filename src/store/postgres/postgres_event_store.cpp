@@ -657,9 +657,9 @@ class PostgresEventStore final : public EventStore {
       auto lease = pool_.acquire();
       if (!lease) return lease.status();
       auto r = f(lease->get());
-      if (retry_safe && attempt == 0 && !status_of(r).is_ok() &&
-          status_of(r).code() == StatusCode::unavailable && pg::broken(lease->get())) {
-        continue;
+      if (!status_of(r).is_ok() && pg::broken(lease->get())) {
+        pool_.discard_idle();
+        if (retry_safe && attempt == 0) continue;
       }
       return r;
     }

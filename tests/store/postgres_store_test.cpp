@@ -1,0 +1,365 @@
+// PostgreSQL-specific behaviour beyond the contract suite: readers never skip a position while
+// several stores ("processes") write, schema migrations, the polling fallback of wait_for, and
+// connection failures. Every test skips when HERALD_TEST_POSTGRES_URL is unset.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "herald/event_store.h"
+#include "herald/id.h"
+#include "postgres_test_util.h"
+#include "store/postgres/pg_schema.h"
+#include "store/postgres/pg_support.h"
+#include "store/postgres/postgres_event_store.h"
+
+namespace herald {
+namespace {
+
+namespace pg = herald::detail::pg;
+using namespace std::chrono_literals;
+
+EventData event(std::string type = "Tick", std::string payload = R"({"n":1})") {
+  EventData e;
+  e.type = std::move(type);
+  e.payload = std::move(payload);
+  return e;
+}
+
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* base = std::getenv("HERALD_TEST_POSTGRES_URL");
+    if (base == nullptr || *base == '\0') GTEST_SKIP() << "HERALD_TEST_POSTGRES_URL is not set";
+    base_url_ = base;
+    url_ = testing::create_postgres_schema();
+  }
+
+  std::unique_ptr<EventStore> open(const detail::PostgresOptions& pg_options = {},
+                                   const std::string& url = {}) {
+    auto s = detail::open_postgres_store(url.empty() ? url_ : url, StoreOptions{}, pg_options);
+    EXPECT_TRUE(s.is_ok()) << s.status().to_string();
+    return s ? std::move(*s) : nullptr;
+  }
+
+  // A raw libpq connection to the test schema, for what the store API cannot do.
+  pg::Conn raw(const std::string& url = {}) {
+    auto c = pg::connect(url.empty() ? url_ : url);
+    EXPECT_TRUE(c.is_ok()) << c.status().to_string();
+    return c ? std::move(*c) : nullptr;
+  }
+
+  std::string base_url_;
+  std::string url_;
+};
+
+// The classic fault of a database event log: a reader sees position N+1 committed while N's
+// transaction is still open, moves past N and never sees it. Writers here race through two store
+// objects (each with its own connections and writer thread, like two processes) and through a raw
+// connection that holds its transaction open before committing; a third store tails the log.
+// Every slice it reads must start exactly where the previous one ended and be contiguous: a hole
+// would be a position it skipped.
+TEST_F(PostgresStoreTest, TailingReaderNeverSkipsAPositionWhileManyWritersRace) {
+  auto a = open();
+  auto b = open();
+  auto reader = open();
+  ASSERT_TRUE(a && b && reader);
+
+  constexpr int kThreadsPerStore = 3;
+  constexpr int kAppendsPerThread = 120;
+  constexpr int kSlowCommits = 15;
+  std::atomic<std::int64_t> written{0};
+  std::atomic<bool> writer_failed{false};
+
+  auto writer = [&](EventStore* store, int seed) {
+    std::mt19937 rng(static_cast<unsigned>(seed));
+    for (int i = 0; i < kAppendsPerThread; ++i) {
+      const int n = 1 + static_cast<int>(rng() % 3);
+      std::vector<EventData> batch;
+      for (int k = 0; k < n; ++k) batch.push_back(event());
+      auto r = store->append("race-" + std::to_string(rng() % 16), ExpectedVersion::any(), batch);
+      if (!r) {
+        writer_failed = true;
+        ADD_FAILURE() << r.status().to_string();
+        return;
+      }
+      written += n;
+    }
+  };
+  // Holds the position lock inside an open transaction for a while before committing, so that
+  // other writers queue behind it: the widest window for a reader to see a later position first.
+  auto slow_writer = [&] {
+    pg::Conn c = raw();
+    if (!c) {
+      writer_failed = true;
+      return;
+    }
+    for (int i = 0; i < kSlowCommits; ++i) {
+      const std::string sql =
+          "BEGIN; SELECT * FROM herald_append_batch(ARRAY['slow-1'], ARRAY['slow'], ARRAY[0], "
+          "ARRAY[0::bigint], ARRAY[1], ARRAY[0::bigint], ARRAY['" + new_uuid_v7() +
+          "'], ARRAY['Slow'], ARRAY['{}'], ARRAY[''], ARRAY[''], ARRAY[''], ARRAY[''], false, true); "
+          "SELECT pg_sleep(0.02); COMMIT";
+      Status s = pg::exec_simple(c.get(), sql.c_str(), "slow append");
+      if (!s.is_ok()) {
+        writer_failed = true;
+        ADD_FAILURE() << s.to_string();
+        return;
+      }
+      written += 1;
+    }
+  };
+
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreadsPerStore; ++t) {
+    threads.emplace_back(writer, a.get(), 100 + t);
+    threads.emplace_back(writer, b.get(), 200 + t);
+  }
+  threads.emplace_back(slow_writer);
+  std::atomic<bool> writers_done{false};
+  std::thread joiner([&] {
+    for (auto& t : threads) t.join();
+    writers_done = true;
+  });
+
+  std::int64_t next = 0;
+  std::int64_t slices = 0;
+  bool contiguous = true;
+  for (;;) {
+    const bool finished = writers_done.load();
+    auto slice = reader->read_all(next, 37);
+    ASSERT_TRUE(slice.is_ok()) << slice.status().to_string();
+    ++slices;
+    for (std::size_t i = 0; i < slice->events.size(); ++i) {
+      const std::int64_t want = next + static_cast<std::int64_t>(i);
+      if (slice->events[i].position != want) {
+        contiguous = false;
+        ADD_FAILURE() << "read_all from " << next << " returned position " << slice->events[i].position
+                      << " where " << want << " was expected: position " << want << " was skipped";
+        break;
+      }
+    }
+    if (!contiguous) break;
+    if (!slice->events.empty()) {
+      EXPECT_EQ(slice->next_position, slice->events.back().position + 1);
+    }
+    next = slice->next_position;
+    if (finished && slice->end_of_log) break;
+    if (slice->end_of_log) (void)reader->wait_for(next - 1, 50ms);
+  }
+  joiner.join();
+  ASSERT_FALSE(writer_failed.load());
+  ASSERT_TRUE(contiguous);
+  // Everything written was seen exactly once, positions 0..written-1.
+  EXPECT_EQ(next, written.load());
+  auto stats = reader->stats();
+  ASSERT_TRUE(stats.is_ok());
+  EXPECT_EQ(stats->total_events, written.load());
+  EXPECT_EQ(stats->last_position, written.load() - 1);
+  EXPECT_GT(slices, 1);
+}
+
+// Group commit: appends that share one database transaction still succeed or fail alone.
+TEST_F(PostgresStoreTest, ConcurrentCreatorsOfOneStreamExactlyOneWins) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  constexpr int kThreads = 10;
+  std::vector<Result<AppendResult>> results(kThreads, Status::internal("not run"));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] { results[t] = store->append("order-1", ExpectedVersion::no_stream(), {event()}); });
+  }
+  for (auto& t : threads) t.join();
+  int winners = 0;
+  for (const auto& r : results) {
+    if (r) {
+      ++winners;
+      EXPECT_EQ(r->stream_version, 0);
+    } else {
+      EXPECT_EQ(r.status().code(), StatusCode::wrong_expected_version) << r.status().to_string();
+      EXPECT_EQ(r.status().actual_version(), 0);
+    }
+  }
+  EXPECT_EQ(winners, 1);
+  EXPECT_EQ(store->head_position(), 0);
+}
+
+TEST_F(PostgresStoreTest, OpenAppliesMigrationsAndRecordsTheSchemaVersion) {
+  {
+    auto store = open();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->append("s-1", ExpectedVersion::no_stream(), {event()}).is_ok());
+  }
+  pg::Conn c = raw();
+  ASSERT_TRUE(c);
+  auto v = pg::schema_version(c.get());
+  ASSERT_TRUE(v.is_ok()) << v.status().to_string();
+  EXPECT_EQ(*v, pg::kSchemaVersion);
+  // Reopening an up-to-date schema changes nothing and keeps the data.
+  auto again = open();
+  ASSERT_TRUE(again);
+  auto version = again->stream_version("s-1");
+  ASSERT_TRUE(version.is_ok());
+  EXPECT_EQ(*version, 0);
+  auto rows = pg::exec(c.get(), "SELECT count(*) FROM herald_schema_version");
+  ASSERT_TRUE(rows.is_ok());
+  EXPECT_EQ(rows->i64(0, 0), 1);
+}
+
+TEST_F(PostgresStoreTest, OpenRefusesASchemaNewerThanThisBuildWithCorruption) {
+  { ASSERT_TRUE(open()); }
+  pg::Conn c = raw();
+  ASSERT_TRUE(c);
+  const std::string sql =
+      "UPDATE herald_schema_version SET version = " + std::to_string(pg::kSchemaVersion + 1);
+  ASSERT_TRUE(pg::exec_simple(c.get(), sql.c_str()).is_ok());
+  auto store = detail::open_postgres_store(url_, StoreOptions{});
+  ASSERT_FALSE(store.is_ok());
+  EXPECT_EQ(store.status().code(), StatusCode::corruption) << store.status().to_string();
+  // Through the public entry point as well.
+  auto via_url = open_store(url_);
+  ASSERT_FALSE(via_url.is_ok());
+  EXPECT_EQ(via_url.status().code(), StatusCode::corruption);
+}
+
+// A writer that does not notify (as when a NOTIFY is lost): a waiter in another store still wakes,
+// through its polling fallback.
+TEST_F(PostgresStoreTest, LostNotificationStillWakesWaitForByPolling) {
+  detail::PostgresOptions waiter_options;
+  waiter_options.poll_interval = 50ms;
+  auto waiter = open(waiter_options);
+  detail::PostgresOptions silent;
+  silent.notify = false;
+  auto writer = open(silent);
+  ASSERT_TRUE(waiter && writer);
+
+  // A listener of our own proves that no notification was sent.
+  pg::Conn listener = raw();
+  ASSERT_TRUE(listener);
+  ASSERT_TRUE(pg::exec_simple(listener.get(), "LISTEN herald_events").is_ok());
+
+  Status woke = Status::internal("not run");
+  std::thread t([&] { woke = waiter->wait_for(-1, 60s); });
+  ASSERT_TRUE(writer->append("s-1", ExpectedVersion::any(), {event()}).is_ok());
+  t.join();
+  EXPECT_TRUE(woke.is_ok()) << woke.to_string();
+  EXPECT_EQ(waiter->head_position(), 0);
+
+  ASSERT_EQ(PQconsumeInput(listener.get()), 1);
+  PGnotify* n = PQnotifies(listener.get());
+  EXPECT_EQ(n, nullptr) << "the silent writer sent a notification";
+  if (n != nullptr) PQfreemem(n);
+}
+
+// The normal path: a notification from another store wakes the waiter (the poll interval is set
+// far beyond the wait so that only NOTIFY can explain the wake-up).
+TEST_F(PostgresStoreTest, NotificationFromAnotherStoreWakesWaitFor) {
+  detail::PostgresOptions no_polling;
+  no_polling.poll_interval = 3600s;
+  auto waiter = open(no_polling);
+  auto writer = open();
+  ASSERT_TRUE(waiter && writer);
+  Status woke = Status::internal("not run");
+  std::thread t([&] { woke = waiter->wait_for(-1, 60s); });
+  ASSERT_TRUE(writer->append("s-1", ExpectedVersion::any(), {event()}).is_ok());
+  t.join();
+  EXPECT_TRUE(woke.is_ok()) << woke.to_string();
+}
+
+TEST_F(PostgresStoreTest, UnreachableServerIsUnavailable) {
+  // Port 1 on loopback: nothing listens there.
+  auto store = open_store("postgres://postgres@127.0.0.1:1/herald?connect_timeout=2");
+  ASSERT_FALSE(store.is_ok());
+  EXPECT_EQ(store.status().code(), StatusCode::unavailable) << store.status().to_string();
+}
+
+TEST_F(PostgresStoreTest, MalformedUrlIsInvalidArgument) {
+  auto store = open_store("postgres://postgres@127.0.0.1:5432/herald?no_such_option=1");
+  ASSERT_FALSE(store.is_ok());
+  EXPECT_EQ(store.status().code(), StatusCode::invalid_argument) << store.status().to_string();
+}
+
+TEST_F(PostgresStoreTest, UrlHidesThePassword) {
+  auto store = open_store("postgres://alice:s3cret@127.0.0.1:1/herald?connect_timeout=1");
+  ASSERT_FALSE(store.is_ok());
+  EXPECT_EQ(store.status().message().find("s3cret"), std::string::npos) << store.status().message();
+  EXPECT_EQ(pg::redact_url("postgresql://alice:s3cret@db:5432/x?sslmode=require&password=p"),
+            "postgresql://alice@db:5432/x?sslmode=require");
+}
+
+// Losing the server (here: our backends terminated and logins refused) gives unavailable, and the
+// store recovers by itself once the server is back.
+TEST_F(PostgresStoreTest, LostConnectionsGiveUnavailableThenRecover) {
+  const std::string role = "herald_role_" + std::to_string(::getpid()) + "_" +
+                           std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 100000);
+  if (url_.find('@') == std::string::npos) GTEST_SKIP() << "needs a URL with a user name";
+  pg::Conn admin = raw();
+  ASSERT_TRUE(admin);
+  ASSERT_TRUE(pg::exec_simple(admin.get(), ("CREATE ROLE " + role + " LOGIN SUPERUSER").c_str()).is_ok());
+  // The store's URL: same schema, our own role, so that only its connections are cut.
+  std::string url = url_;
+  url.replace(url.find("://") + 3, url.find('@') - url.find("://") - 3, role);
+  auto store = open({}, url);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->append("s-1", ExpectedVersion::no_stream(), {event()}).is_ok());
+  ASSERT_TRUE(store->read_all(0, 10).is_ok());
+
+  ASSERT_TRUE(pg::exec_simple(admin.get(), ("ALTER ROLE " + role + " NOLOGIN").c_str()).is_ok());
+  ASSERT_TRUE(pg::exec_simple(admin.get(), ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                            "WHERE usename = '" + role + "'").c_str())
+                  .is_ok());
+
+  auto read = store->read_all(0, 10);
+  ASSERT_FALSE(read.is_ok());
+  EXPECT_EQ(read.status().code(), StatusCode::unavailable) << read.status().to_string();
+  auto appended = store->append("s-1", ExpectedVersion::exact(0), {event()});
+  ASSERT_FALSE(appended.is_ok());
+  EXPECT_EQ(appended.status().code(), StatusCode::unavailable) << appended.status().to_string();
+  Status saved = store->save_checkpoint("sub", 1);
+  EXPECT_EQ(saved.code(), StatusCode::unavailable) << saved.to_string();
+
+  ASSERT_TRUE(pg::exec_simple(admin.get(), ("ALTER ROLE " + role + " LOGIN").c_str()).is_ok());
+  auto again = store->append("s-1", ExpectedVersion::exact(0), {event()});
+  ASSERT_TRUE(again.is_ok()) << again.status().to_string();
+  EXPECT_EQ(again->stream_version, 1);
+  auto all = store->read_all(0, 10);
+  ASSERT_TRUE(all.is_ok()) << all.status().to_string();
+  EXPECT_EQ(all->events.size(), 2u);
+
+  store.reset();
+  (void)pg::exec_simple(admin.get(), ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                      "WHERE usename = '" + role + "'").c_str());
+  (void)pg::exec_simple(admin.get(), ("DROP ROLE IF EXISTS " + role).c_str());
+}
+
+// A retry of an append whose acknowledgement was lost (same ids, same expected version) through a
+// second store returns the original result and writes nothing.
+TEST_F(PostgresStoreTest, IdempotentRetryThroughAnotherStoreWritesNothing) {
+  auto a = open();
+  auto b = open();
+  ASSERT_TRUE(a && b);
+  std::vector<EventData> events{event(), event()};
+  events[0].id = new_uuid_v7();
+  events[1].id = new_uuid_v7();
+  auto first = a->append("cart-9", ExpectedVersion::no_stream(), events);
+  ASSERT_TRUE(first.is_ok());
+  auto retry = b->append("cart-9", ExpectedVersion::no_stream(), events);
+  ASSERT_TRUE(retry.is_ok()) << retry.status().to_string();
+  EXPECT_EQ(*retry, *first);
+  auto stats = b->stats();
+  ASSERT_TRUE(stats.is_ok());
+  EXPECT_EQ(stats->total_events, 2);
+  // The same ids under another stream are someone else's events.
+  auto elsewhere = b->append("cart-10", ExpectedVersion::any(), events);
+  ASSERT_FALSE(elsewhere.is_ok());
+  EXPECT_EQ(elsewhere.status().code(), StatusCode::already_exists);
+}
+
+}  // namespace
+}  // namespace herald
