@@ -197,8 +197,14 @@ Status Router::add(Method method, std::string_view pattern, Handler handler) {
                                       std::string(pattern));
     }
   }
+  // Two patterns that differ only in parameter names match the same paths: a duplicate.
+  auto shape = [](const std::vector<std::string>& segs) {
+    std::vector<std::string> out;
+    for (const auto& s : segs) out.push_back(is_param(s) ? std::string("{}") : s);
+    return out;
+  };
   for (const auto& r : routes_) {
-    if (r.method == method && r.segments == segments) {
+    if (r.method == method && shape(r.segments) == shape(segments)) {
       return Status::already_exists("route " + std::string(to_string(method)) + " " +
                                     std::string(pattern) + " is already registered");
     }

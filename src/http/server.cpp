@@ -162,6 +162,13 @@ Status Server::start() {
     out.set_content(r.body, r.content_type.c_str());
   });
 
+  // httplib's default also sets SO_REUSEPORT, which lets a second process bind the same port and
+  // silently share its traffic; keep only SO_REUSEADDR (quick restarts) so "in use" is an error.
+  s.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
+  });
+
   int port = o.port;
   if (port == 0) {
     port = s.bind_to_any_port(o.host);

@@ -1,0 +1,249 @@
+// Router (no sockets) and Server (on 127.0.0.1, port 0, driven by httplib::Client).
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "herald/http.h"
+
+namespace {
+
+using herald::StatusCode;
+using herald::http::Method;
+using herald::http::Request;
+using herald::http::Response;
+using herald::http::Router;
+using nlohmann::json;
+
+Request make(Method m, std::string path) {
+  Request r;
+  r.method = m;
+  r.path = std::move(path);
+  return r;
+}
+
+json body_of(const Response& r) { return json::parse(r.body); }
+
+TEST(RouterTest, PathParametersAreExtracted) {
+  Router router;
+  ASSERT_TRUE(router.get("/api/users/{id}/orders/{order}", [](const Request& req) {
+    return Response::ok({{"id", req.param("id")}, {"order", req.param("order")}});
+  }));
+  auto req = make(Method::get, "/api/users/u-1/orders/o-9");
+  auto resp = router.dispatch(req);
+  EXPECT_EQ(resp.status, 200);
+  EXPECT_EQ(body_of(resp), (json{{"id", "u-1"}, {"order", "o-9"}}));
+}
+
+TEST(RouterTest, LiteralSegmentWinsOverParameter) {
+  Router router;
+  ASSERT_TRUE(router.get("/items/{id}", [](const Request&) { return Response::ok({{"route", "param"}}); }));
+  ASSERT_TRUE(router.get("/items/special", [](const Request&) { return Response::ok({{"route", "literal"}}); }));
+  auto special = make(Method::get, "/items/special");
+  EXPECT_EQ(body_of(router.dispatch(special))["route"], "literal");
+  auto other = make(Method::get, "/items/42");
+  EXPECT_EQ(body_of(router.dispatch(other))["route"], "param");
+}
+
+TEST(RouterTest, UnknownPathIs404AndWrongMethodIs405WithAllow) {
+  Router router;
+  ASSERT_TRUE(router.get("/things", [](const Request&) { return Response::ok(json::array()); }));
+  ASSERT_TRUE(router.post("/things", [](const Request&) { return Response::created({}); }));
+  auto missing = make(Method::get, "/nothing");
+  auto r404 = router.dispatch(missing);
+  EXPECT_EQ(r404.status, 404);
+  EXPECT_EQ(body_of(r404)["error"], "route_not_found");
+  auto wrong = make(Method::del, "/things");
+  auto r405 = router.dispatch(wrong);
+  EXPECT_EQ(r405.status, 405);
+  EXPECT_EQ(body_of(r405)["error"], "method_not_allowed");
+  EXPECT_EQ(r405.headers["Allow"], "GET, POST");
+}
+
+TEST(RouterTest, ExceptionBecomes500) {
+  Router router;
+  ASSERT_TRUE(router.get("/boom", [](const Request&) -> Response { throw std::runtime_error("kaput"); }));
+  auto req = make(Method::get, "/boom");
+  auto resp = router.dispatch(req);
+  EXPECT_EQ(resp.status, 500);
+  EXPECT_EQ(body_of(resp)["error"], "internal");
+  EXPECT_NE(body_of(resp)["message"].get<std::string>().find("kaput"), std::string::npos);
+}
+
+TEST(RouterTest, BadPatternsAndDuplicatesAreRejected) {
+  Router router;
+  auto h = [](const Request&) { return Response::ok({}); };
+  EXPECT_EQ(router.get("no-slash", h).code(), StatusCode::invalid_argument);
+  EXPECT_EQ(router.get("/a/{}", h).code(), StatusCode::invalid_argument);
+  EXPECT_EQ(router.get("/a/{x", h).code(), StatusCode::invalid_argument);
+  EXPECT_EQ(router.get("/a", nullptr).code(), StatusCode::invalid_argument);
+  ASSERT_TRUE(router.get("/a/{x}", h));
+  EXPECT_EQ(router.get("/a/{y}", h).code(), StatusCode::already_exists);
+  EXPECT_TRUE(router.post("/a/{x}", h));
+}
+
+TEST(ResponseTest, StatusMapping) {
+  using herald::Status;
+  EXPECT_EQ(Response::from_status(Status::invalid_argument("x")).status, 400);
+  EXPECT_EQ(Response::from_status(Status::not_found("x")).status, 404);
+  EXPECT_EQ(Response::from_status(Status::already_exists("x")).status, 409);
+  EXPECT_EQ(Response::from_status(Status::unavailable("x")).status, 503);
+  EXPECT_EQ(Response::from_status(Status::timeout("x")).status, 504);
+  EXPECT_EQ(Response::from_status(Status::internal("x")).status, 500);
+  auto conflict = Response::from_status(Status::wrong_expected_version(4, "stream is at 4"));
+  EXPECT_EQ(conflict.status, 409);
+  EXPECT_EQ(body_of(conflict), (json{{"error", "wrong_expected_version"}, {"message", "stream is at 4"},
+                                     {"actual_version", 4}}));
+}
+
+TEST(RequestTest, QueryListsAndJsonHelpers) {
+  Request req;
+  req.query = {{"type", "A,B"}, {"type", "C"}, {"limit", "12"}, {"bad", "1x"}};
+  EXPECT_EQ(req.query_list("type"), (std::vector<std::string>{"A", "B", "C"}));
+  EXPECT_EQ(*herald::http::query_int(req, "limit", 100, 1, 1000), 12);
+  EXPECT_EQ(*herald::http::query_int(req, "absent", 100, 1, 1000), 100);
+  EXPECT_EQ(herald::http::query_int(req, "bad", 0).status().code(), StatusCode::invalid_argument);
+  EXPECT_EQ(herald::http::query_int(req, "limit", 0, 1, 10).status().code(), StatusCode::invalid_argument);
+
+  json obj = {{"name", "x"}, {"qty", 2}, {"price", 1.5}, {"neg", -3}};
+  EXPECT_EQ(*herald::http::get_string(obj, "name"), "x");
+  EXPECT_EQ(herald::http::get_string(obj, "qty").status().code(), StatusCode::invalid_argument);
+  EXPECT_EQ(herald::http::get_string(obj, "missing").status().code(), StatusCode::invalid_argument);
+  EXPECT_EQ(*herald::http::get_int(obj, "qty", 1), 2);
+  EXPECT_EQ(herald::http::get_int(obj, "price").status().code(), StatusCode::invalid_argument);
+  EXPECT_EQ(herald::http::get_int(obj, "neg", 0).status().code(), StatusCode::invalid_argument);
+  EXPECT_EQ(*herald::http::get_optional_int(obj, "absent", 7), 7);
+
+  req.body = "{not json";
+  EXPECT_EQ(req.json().status().code(), StatusCode::invalid_argument);
+  req.body = "[1,2]";
+  EXPECT_TRUE(req.json());
+  EXPECT_EQ(req.json_object().status().code(), StatusCode::invalid_argument);
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void start(herald::http::ServerOptions options = {}) {
+    auto router = std::make_shared<Router>();
+    ASSERT_TRUE(router->get("/hello/{name}", [](const Request& req) {
+      return Response::ok({{"hello", req.param("name")}, {"request_id", req.request_id}});
+    }));
+    ASSERT_TRUE(router->post("/echo", [](const Request& req) {
+      auto body = req.json_object();
+      if (!body) return Response::from_status(body.status());
+      return Response::ok(*body);
+    }));
+    ASSERT_TRUE(router->get("/boom", [](const Request&) -> Response { throw std::logic_error("bug"); }));
+    ASSERT_TRUE(router->get("/admin/secret", [](const Request&) { return Response::ok({{"secret", 42}}); }));
+    options.host = "127.0.0.1";
+    options.port = 0;
+    server_ = std::make_unique<herald::http::Server>(router, options);
+    ASSERT_TRUE(server_->start());
+    ASSERT_GT(server_->port(), 0);
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+  }
+
+  static json parse(const httplib::Result& r) { return json::parse(r->body); }
+
+  std::unique_ptr<herald::http::Server> server_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(ServerTest, RoutesAndEchoesRequestId) {
+  start();
+  auto r = client_->Get("/hello/ann", {{"X-Request-Id", "req-123"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(parse(r)["hello"], "ann");
+  EXPECT_EQ(parse(r)["request_id"], "req-123");
+  EXPECT_EQ(r->get_header_value("X-Request-Id"), "req-123");
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+}
+
+TEST_F(ServerTest, ErrorBodies) {
+  start();
+  auto missing = client_->Get("/nope");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(parse(missing)["error"], "route_not_found");
+
+  auto wrong_method = client_->Delete("/echo");
+  ASSERT_TRUE(wrong_method);
+  EXPECT_EQ(wrong_method->status, 405);
+  EXPECT_EQ(parse(wrong_method)["error"], "method_not_allowed");
+  EXPECT_EQ(wrong_method->get_header_value("Allow"), "POST");
+
+  auto malformed = client_->Post("/echo", "{\"a\":", "application/json");
+  ASSERT_TRUE(malformed);
+  EXPECT_EQ(malformed->status, 400);
+  EXPECT_EQ(parse(malformed)["error"], "invalid_argument");
+
+  auto boom = client_->Get("/boom");
+  ASSERT_TRUE(boom);
+  EXPECT_EQ(boom->status, 500);
+  EXPECT_EQ(parse(boom)["error"], "internal");
+
+  auto ok = client_->Post("/echo", R"({"a":1})", "application/json");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(parse(ok), (json{{"a", 1}}));
+}
+
+TEST_F(ServerTest, BodyOverTheLimitIs413) {
+  herald::http::ServerOptions o;
+  o.body_limit_bytes = 1024;
+  start(o);
+  std::string big = "{\"pad\":\"" + std::string(4096, 'x') + "\"}";
+  auto r = client_->Post("/echo", big, "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(parse(r)["error"], "payload_too_large");
+  auto small = client_->Post("/echo", R"({"a":1})", "application/json");
+  ASSERT_TRUE(small);
+  EXPECT_EQ(small->status, 200);
+}
+
+TEST_F(ServerTest, AdminRoutesNeedTheBearerToken) {
+  herald::http::ServerOptions o;
+  o.admin_token = "s3cret";
+  start(o);
+  auto none = client_->Get("/admin/secret");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 401);
+  EXPECT_EQ(parse(none)["error"], "unauthorized");
+  auto wrong = client_->Get("/admin/secret", {{"Authorization", "Bearer nope"}});
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  auto unknown_admin = client_->Get("/admin/unknown");  // auth first: do not reveal which routes exist
+  ASSERT_TRUE(unknown_admin);
+  EXPECT_EQ(unknown_admin->status, 401);
+  auto right = client_->Get("/admin/secret", {{"Authorization", "Bearer s3cret"}});
+  ASSERT_TRUE(right);
+  EXPECT_EQ(right->status, 200);
+  EXPECT_EQ(parse(right)["secret"], 42);
+  auto public_route = client_->Get("/hello/x");
+  ASSERT_TRUE(public_route);
+  EXPECT_EQ(public_route->status, 200);
+}
+
+TEST_F(ServerTest, WithoutTokenAdminRoutesAreOpen) {
+  start();
+  auto r = client_->Get("/admin/secret");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(ServerTest, PortInUseIsUnavailableAndStopIsIdempotent) {
+  start();
+  herald::http::ServerOptions o;
+  o.port = server_->port();
+  herald::http::Server second(std::make_shared<Router>(), o);
+  auto s = second.start();
+  EXPECT_EQ(s.code(), StatusCode::unavailable) << s.to_string();
+  server_->stop();
+  server_->stop();
+  EXPECT_EQ(server_->start().code(), StatusCode::failed_precondition);
+}
+
+}  // namespace
