@@ -365,6 +365,31 @@ TEST_P(StoreContract, RetryWithDifferentExpectedOrPartialOverlapFails) {
   EXPECT_EQ(store_->head_position(), 3);
 }
 
+TEST_P(StoreContract, ConcurrentRetriesOfOneBatchWriteItOnce) {
+  constexpr int kThreads = 6;
+  must_append("seed-1", ExpectedVersion::any(), events(1));
+  const auto batch = events(3);
+  std::vector<Result<AppendResult>> results(kThreads, Status::internal("not run"));
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      while (!go) std::this_thread::yield();
+      results[static_cast<std::size_t>(t)] = store_->append("dup-1", ExpectedVersion::no_stream(), batch);
+    });
+  }
+  go = true;
+  for (auto& th : threads) th.join();
+  for (const auto& r : results) {
+    ASSERT_TRUE(r) << r.status().to_string();
+    EXPECT_EQ(*r, (AppendResult{1, 3, 2}));
+  }
+  EXPECT_EQ(total_events(), 4);
+  auto stored = read_forwards("dup-1");
+  ASSERT_EQ(stored.size(), 3u);
+  for (std::size_t i = 0; i < stored.size(); ++i) EXPECT_EQ(stored[i].id, batch[i].id);
+}
+
 TEST_P(StoreContract, EventIdStoredInAnotherStreamIsAlreadyExists) {
   const auto batch = events(1);
   must_append("first-1", ExpectedVersion::no_stream(), batch);
@@ -1071,6 +1096,63 @@ TEST_P(StoreContract, TransactRollsBackOnErrorOrException) {
     EXPECT_EQ(gone.status().code(), StatusCode::not_found);
     auto thrown = tx.get_document("c", "thrown");
     EXPECT_EQ(thrown.status().code(), StatusCode::not_found);
+    return Status::ok();
+  }));
+}
+
+TEST_P(StoreContract, ConcurrentTransactionsAreIsolated) {
+  // Each (handler, event) is processed by exactly one of the racing transactions, and no
+  // read-modify-write of a shared document is lost.
+  constexpr int kThreads = 4;
+  constexpr int kEvents = 8;
+  std::atomic<int> errors{0};
+  std::vector<std::vector<int>> processed(kThreads);
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      while (!go) std::this_thread::yield();
+      for (int e = 0; e < kEvents; ++e) {
+        bool fresh = false;
+        Status s = store_->transact([&](StoreTransaction& tx) -> Status {
+          fresh = false;  // `work` may be run again
+          auto rec = tx.inbox_record("counter", "event-" + std::to_string(e));
+          if (!rec) return rec.status();
+          if (!*rec) return Status::ok();
+          std::this_thread::sleep_for(100us);  // invite the other transactions to interleave
+          auto doc = tx.get_document("counters", "total");
+          int n = 0;
+          if (doc) {
+            n = std::stoi(*doc);
+          } else if (doc.status().code() != StatusCode::not_found) {
+            return doc.status();
+          }
+          std::this_thread::yield();
+          HERALD_RETURN_IF_ERROR(tx.put_document("counters", "total", std::to_string(n + 1)));
+          fresh = true;
+          return Status::ok();
+        });
+        if (!s) {
+          ++errors;
+        } else if (fresh) {
+          processed[static_cast<std::size_t>(t)].push_back(e);
+        }
+      }
+    });
+  }
+  go = true;
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(errors.load(), 0);
+  std::vector<int> all;
+  for (const auto& p : processed) all.insert(all.end(), p.begin(), p.end());
+  std::sort(all.begin(), all.end());
+  std::vector<int> want(kEvents);
+  for (int e = 0; e < kEvents; ++e) want[static_cast<std::size_t>(e)] = e;
+  EXPECT_EQ(all, want) << "each event is processed exactly once";
+  ASSERT_TRUE(store_->transact([&](StoreTransaction& tx) -> Status {
+    auto doc = tx.get_document("counters", "total");
+    if (!doc) return doc.status();
+    EXPECT_EQ(*doc, std::to_string(kEvents));
     return Status::ok();
   }));
 }
