@@ -1,0 +1,57 @@
+// shop/common — small helpers every shop module uses: metadata for commands and follow-up
+// events, deterministic follow-up ids, read-model documents, and typed-event shortcuts.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "herald/event.h"
+#include "herald/event_store.h"
+#include "herald/handler.h"
+#include "herald/http.h"
+#include "herald/status.h"
+#include "herald/typed_handler.h"
+
+namespace shop {
+
+// Metadata of events caused by an HTTP request: correlated by its request id.
+herald::EventMetadata request_metadata(const herald::http::Request& req);
+// Metadata of events a handler appends in reaction to `cause`: same correlation, causation = the
+// cause's id, actor = the handler.
+herald::EventMetadata caused_by(const herald::RecordedEvent& cause, std::string_view handler);
+
+// The id of the follow-up event that `handler` appends for `cause` (`what` tells several apart).
+// Deterministic, so a redelivered cause appends nothing new (the store sees an idempotent retry).
+std::string follow_up_id(std::string_view handler, const herald::RecordedEvent& cause,
+                         std::string_view what = {});
+
+// Reads document (collection, key) outside any handler. not_found when absent.
+herald::Result<nlohmann::json> read_document(herald::EventStore& store, std::string_view collection,
+                                             std::string_view key);
+// Every document of a collection, in key order (at most `limit`).
+herald::Result<std::vector<nlohmann::json>> list_documents(herald::EventStore& store,
+                                                           std::string_view collection,
+                                                           std::size_t limit = 10'000);
+// Inside a transaction: loads (collection, key) (or `initial` when absent), lets `update` change
+// it and writes it back.
+herald::Status update_document(herald::StoreTransaction& tx, std::string_view collection,
+                               std::string_view key, const nlohmann::json& initial,
+                               const std::function<void(nlohmann::json&)>& update);
+
+// Lower-cased, trimmed e-mail address; invalid_argument when it is not of the form local@domain.
+herald::Result<std::string> normalize_email(std::string_view email);
+
+// The answer to a failed command.
+inline herald::http::Response error_response(const herald::Status& s) {
+  return herald::http::Response::from_status(s);
+}
+
+// Ids that come from a URL or body: must be a UUID (anything else cannot exist, so not_found
+// would be honest too; invalid_argument tells the client its input is malformed).
+herald::Status check_id(std::string_view what, std::string_view id);
+
+}  // namespace shop

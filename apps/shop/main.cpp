@@ -1,0 +1,100 @@
+// herald_shop — the reference shop service: the EventSystem with the eight shop modules.
+//
+//   herald_shop --data-dir /var/lib/shop --port 8080 [--smtp-url smtp://…] [--port-file PATH]
+//
+// Every flag but --port-file is the EventSystem's (see docs/configuration.md). Once serving, it
+// prints "herald_shop listening on http://HOST:PORT" on stdout and, with --port-file, writes the
+// port to PATH (atomically), which is how tests find a server started with --port 0. SIGINT or
+// SIGTERM stops it gracefully.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>  // environ
+
+#include "herald/system.h"
+#include "shop_modules.h"
+
+namespace {
+
+// Takes --port-file PATH / --port-file=PATH out of `args`. Returns false when the flag has no value.
+bool take_port_file(std::vector<std::string>& args, std::string& path) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--port-file") {
+      if (i + 1 >= args.size()) return false;
+      path = args[i + 1];
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i), args.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+      return true;
+    }
+    if (args[i].rfind("--port-file=", 0) == 0) {
+      path = args[i].substr(std::string("--port-file=").size());
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i));
+      return !path.empty();
+    }
+  }
+  return true;
+}
+
+bool write_port_file(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    if (!out.flush()) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  return !ec;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string port_file;
+  if (!take_port_file(args, port_file)) {
+    std::fprintf(stderr, "herald_shop: --port-file needs a path\n");
+    return 2;
+  }
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string kv(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  auto parsed = herald::parse_config(args, env, "herald_shop");
+  if (!parsed) {
+    std::fprintf(stderr, "herald_shop: %s\n", parsed.status().message().c_str());
+    return 2;
+  }
+  if (parsed->help) {
+    std::fputs(parsed->help->c_str(), stdout);
+    std::fputs("  --port-file PATH        write the bound HTTP port to PATH once serving\n", stdout);
+    return 0;
+  }
+
+  herald::EventSystem system(parsed->config);
+  for (auto& module : shop::make_modules()) {
+    if (auto s = system.add_module(std::move(module)); !s) {
+      spdlog::error("herald_shop: {}", s.to_string());
+      return 1;
+    }
+  }
+  if (auto s = system.initialize(); !s) {
+    spdlog::error("herald_shop: initialize failed: {}", s.to_string());
+    return 1;
+  }
+  const int port = system.http_port();
+  std::printf("herald_shop listening on http://%s:%d\n", system.config().http.host.c_str(), port);
+  std::fflush(stdout);
+  if (!port_file.empty() && !write_port_file(port_file, port)) {
+    spdlog::error("herald_shop: cannot write port file {}", port_file);
+    system.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+    return 1;
+  }
+  return system.run_until_signal();
+}

@@ -1,0 +1,89 @@
+#include "users/users.h"
+
+#include "common/common.h"
+#include "herald/id.h"
+
+namespace shop::users {
+
+using herald::Status;
+namespace http = herald::http;
+
+Status User::register_user(const std::string& user_id, const std::string& mail, const std::string& display) {
+  if (!is_new()) return Status::already_exists("user " + id() + " is already registered");
+  if (display.empty() || display.size() > 200) {
+    return Status::invalid_argument("field 'name' must be 1 to 200 characters");
+  }
+  return record(UserRegistered{user_id, mail, display});
+}
+
+Status User::apply(const herald::RecordedEvent& e, const nlohmann::json& p) {
+  if (e.type == UserRegistered::kType) {
+    email = p.at("email").get<std::string>();
+    name = p.at("name").get<std::string>();
+    return {};
+  }
+  return Status::corruption("user stream holds unknown event " + e.type);
+}
+
+nlohmann::json User::to_json() const { return {{"id", id()}, {"email", email}, {"name", name}}; }
+
+herald::Result<std::string> register_user(herald::EventStore& store, std::string_view email,
+                                          std::string_view name, const herald::EventMetadata& metadata) {
+  auto normalized = normalize_email(email);
+  if (!normalized) return normalized.status();
+  if (name.empty() || name.size() > 200) {
+    return Status::invalid_argument("field 'name' must be 1 to 200 characters");
+  }
+  const std::string user_id = herald::new_uuid_v7();
+  herald::EventData claim = herald::to_event(EmailClaimed{*normalized, user_id}, metadata);
+  claim.metadata.extra["schema"] = "1";
+  auto claimed = store.append("email-" + *normalized, herald::ExpectedVersion::no_stream(), {claim});
+  if (!claimed) {
+    if (claimed.status().code() == herald::StatusCode::wrong_expected_version) {
+      return Status::already_exists("e-mail address " + *normalized + " is already registered");
+    }
+    return claimed.status();
+  }
+  auto repo = user_repository(store);
+  auto user = repo.load(user_id);
+  if (!user) return user.status();
+  HERALD_RETURN_IF_ERROR(user->register_user(user_id, *normalized, std::string(name)));
+  auto saved = repo.save(*user, metadata);
+  if (!saved) return saved.status();
+  return user_id;
+}
+
+namespace {
+
+class UsersModule final : public herald::Module {
+ public:
+  std::string name() const override { return "users"; }
+
+  Status register_routes(http::Router& router, herald::ModuleContext& ctx) override {
+    herald::EventStore* store = &ctx.store();
+    HERALD_RETURN_IF_ERROR(router.post("/api/users", [store](const http::Request& req) {
+      auto body = req.json_object();
+      if (!body) return error_response(body.status());
+      auto email = http::get_string(*body, "email");
+      if (!email) return error_response(email.status());
+      auto name = http::get_string(*body, "name");
+      if (!name) return error_response(name.status());
+      auto id = register_user(*store, *email, *name, request_metadata(req));
+      if (!id) return error_response(id.status());
+      return http::Response::created({{"id", *id}});
+    }));
+    return router.get("/api/users/{id}", [store](const http::Request& req) {
+      const std::string& id = req.param("id");
+      if (Status s = check_id("user id", id); !s) return error_response(s);
+      auto user = user_repository(*store).get(id);
+      if (!user) return error_response(user.status());
+      return http::Response::ok(user->to_json());
+    });
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<herald::Module> make_module() { return std::make_unique<UsersModule>(); }
+
+}  // namespace shop::users

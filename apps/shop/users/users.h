@@ -1,0 +1,55 @@
+// shop/users — registration with unique e-mail addresses.
+//
+// Streams: "user-<id>" (UserRegistered) and "email-<normalized address>" (EmailClaimed). The claim
+// is appended with ExpectedVersion::no_stream() before the user, so the store — not a
+// check-then-act — decides which of two concurrent registrations of one address wins.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "herald/aggregate.h"
+#include "herald/system.h"
+
+namespace shop::users {
+
+struct EmailClaimed {
+  static constexpr std::string_view kType = "EmailClaimed";
+  std::string email;
+  std::string user_id;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EmailClaimed, email, user_id)
+
+struct UserRegistered {
+  static constexpr std::string_view kType = "UserRegistered";
+  std::string user_id;
+  std::string email;
+  std::string name;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(UserRegistered, user_id, email, name)
+
+class User final : public herald::AggregateRoot {
+ public:
+  // invalid_argument for an empty or over-long name; already_exists when registered before.
+  herald::Status register_user(const std::string& user_id, const std::string& email, const std::string& name);
+
+  std::string email;
+  std::string name;
+  nlohmann::json to_json() const;
+
+ protected:
+  herald::Status apply(const herald::RecordedEvent& e, const nlohmann::json& p) override;
+};
+
+inline herald::Repository<User> user_repository(herald::EventStore& store) {
+  return herald::Repository<User>(store, herald::RepositoryOptions("user"));
+}
+
+// Registers a user. Success: the new user's id. Failure (nothing written): invalid_argument for a
+// malformed e-mail or name; already_exists when the address is taken; store errors.
+herald::Result<std::string> register_user(herald::EventStore& store, std::string_view email,
+                                          std::string_view name, const herald::EventMetadata& metadata);
+
+std::unique_ptr<herald::Module> make_module();
+
+}  // namespace shop::users
