@@ -52,6 +52,9 @@ struct Lease {
 
 using Collection = std::map<std::string, std::string, std::less<>>;
 
+// Most events one read_all examines (matching or not) before it returns a partial page.
+constexpr std::int64_t kMaxExaminedPerRead = 1 << 16;
+
 Status closed_error() { return Status::failed_precondition("the memory store is closed"); }
 
 Status check_name(std::string_view what, std::string_view name) {
@@ -221,12 +224,16 @@ class MemoryEventStore final : public EventStore {
         next = std::max(next, end);
       }
     } else {
-      for (std::int64_t p = from_position; p < end && slice.events.size() < max_count; ++p) {
+      // A sparse filter over a long log would otherwise hold mu_ (and stall appends) for the
+      // whole scan; stopping early is allowed because next_position still moves forward.
+      const std::int64_t scan_end =
+          from_position < end - kMaxExaminedPerRead ? from_position + kMaxExaminedPerRead : end;
+      for (std::int64_t p = from_position; p < scan_end && slice.events.size() < max_count; ++p) {
         const RecordedEvent& e = log_[static_cast<std::size_t>(p)].event;
         if (filter.matches(e)) slice.events.push_back(e);
         next = p + 1;
       }
-      if (slice.events.size() < max_count) next = std::max(next, end);
+      if (slice.events.size() < max_count) next = std::max(next, scan_end);
     }
     slice.next_position = next;
     slice.end_of_log = next >= end;
