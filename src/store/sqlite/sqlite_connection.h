@@ -89,9 +89,10 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Opens `path` (creating it when `create`), sets busy_timeout and the pragmas every connection
+  // Opens `path` (creating it when `create`) through `vfs`, sets busy_timeout and the pragmas every connection
   // needs. unavailable when it cannot be opened, corruption when it is not a database.
-  static Result<Connection> open(const std::string& path, bool create);
+  // `vfs`: the SQLite VFS name, or empty for the default.
+  static Result<Connection> open(const std::string& path, bool create, const std::string& vfs = {});
 
   sqlite3* db() const { return db_; }
 

@@ -40,6 +40,8 @@
 #include <thread>
 #include <utility>
 
+#include <spdlog/spdlog.h>
+
 #include "core/json_codec.h"
 #include "store/sqlite/sqlite_connection.h"
 #include "store/sqlite/sqlite_schema.h"
@@ -143,9 +145,8 @@ constexpr const char* kPutLease =
     "ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at";
 constexpr const char* kReleaseLease = "DELETE FROM leases WHERE name = ?1 AND owner = ?2";
 
-// Bounds of the in-memory tail cache of committed events (whichever is reached first).
-constexpr std::size_t kCacheMaxBytes = std::size_t{256} << 20;
-constexpr std::size_t kCacheMaxEvents = std::size_t{1} << 20;
+// The WAL size (in pages) after a commit that wakes the checkpointer (SQLite's default too).
+constexpr int kCheckpointPages = 1000;
 
 // How many events a filtered read_all examines at most before returning a (possibly empty) page
 // that still makes progress.
@@ -394,10 +395,12 @@ class ReadTxn {
 
 class SqliteEventStore final : public EventStore {
  public:
-  SqliteEventStore(std::string url, std::string path, const StoreOptions& options)
+  SqliteEventStore(std::string url, std::string path, const StoreOptions& options,
+                   const SqliteTuning& tuning)
       : url_(std::move(url)),
         path_(std::move(path)),
         options_(options),
+        tuning_(tuning),
         clock_(options.clock ? options.clock : system_clock()) {}
 
   ~SqliteEventStore() override { close(); }
@@ -412,7 +415,7 @@ class SqliteEventStore final : public EventStore {
                                    ec.message());
       }
     }
-    auto w = Connection::open(path_, /*create=*/true);
+    auto w = Connection::open(path_, /*create=*/true, tuning_.vfs);
     if (!w) return w.status();
     writer_conn_ = std::move(*w);
     // journal_mode=WAL lets readers run while the writer commits. synchronous=FULL fsyncs the WAL
@@ -421,11 +424,17 @@ class SqliteEventStore final : public EventStore {
     HERALD_RETURN_IF_ERROR(check_wal(writer_conn_));
     HERALD_RETURN_IF_ERROR(writer_conn_.exec(options_.durable ? "PRAGMA synchronous=FULL"
                                                               : "PRAGMA synchronous=NORMAL"));
+    {
+      HERALD_PREPARE(s, writer_conn_, "PRAGMA synchronous");
+      int rc = s.step();
+      if (rc != SQLITE_ROW) return writer_conn_.error(rc, "reading PRAGMA synchronous");
+      synchronous_ = static_cast<int>(s.int64(0));
+    }
     HERALD_RETURN_IF_ERROR(sqlite::migrate(writer_conn_));
 
     int readers = std::max(1, options_.reader_connections);
     for (int i = 0; i < readers; ++i) {
-      auto r = Connection::open(path_, /*create=*/false);
+      auto r = Connection::open(path_, /*create=*/false, tuning_.vfs);
       if (!r) return r.status();
       HERALD_RETURN_IF_ERROR(r->exec("PRAGMA query_only=1"));
       readers_.add(std::make_unique<Connection>(std::move(*r)));
@@ -439,12 +448,34 @@ class SqliteEventStore final : public EventStore {
       head_.store(head);
       cache_first_ = head + 1;
     }
+    // Checkpoints (copying the WAL back into the database) run on their own thread and connection,
+    // so the writer's commits never pay for them. Installing the WAL hook turns off SQLite's
+    // automatic checkpoint on the writer connection.
+    auto cp = Connection::open(path_, /*create=*/false, tuning_.vfs);
+    if (!cp) return cp.status();
+    checkpoint_conn_ = std::move(*cp);
+    sqlite3_wal_hook(writer_conn_.db(), &SqliteEventStore::on_wal_commit, this);
+    checkpointer_ = std::thread([this] { checkpoint_loop(); });
+
     writer_ = std::thread([this] { writer_loop(); });
     writer_id_ = writer_.get_id();
     return {};
   }
 
   std::string url() const override { return url_; }
+
+  SqliteCounters counters() {
+    SqliteCounters c;
+    c.commits = commits_.load();
+    c.synchronous = synchronous_;
+    {
+      std::lock_guard lk(queue_mu_);
+      c.queued_writes = static_cast<std::int64_t>(queue_.size());
+    }
+    std::shared_lock lk(cache_mu_);
+    c.cached_events = static_cast<std::int64_t>(cache_.size());
+    return c;
+  }
 
   // ---- the event log ----
 
@@ -528,7 +559,7 @@ class SqliteEventStore final : public EventStore {
     s.bind(2, head);
     s.bind(3, clamp_limit(scan));
     slice.next_position = from_position;
-    slice.events.reserve(std::min<std::size_t>(max_count, 4096));
+    slice.events.reserve(std::min<std::size_t>(max_count, 65536));
     std::size_t examined = 0;
     RecordedEvent scratch;
     int rc = SQLITE_DONE;
@@ -799,7 +830,16 @@ class SqliteEventStore final : public EventStore {
       closed_.store(true);
     }
     head_cv_.notify_all();
+    {
+      std::lock_guard lk(checkpoint_mu_);
+      checkpoint_stop_ = true;
+    }
+    checkpoint_cv_.notify_one();
+    if (checkpointer_.joinable()) checkpointer_.join();
     readers_.close();
+    // Closed last: the last connection to close checkpoints the WAL into the database and removes
+    // it. The writer thread has exited, so this thread may touch writer_conn_.
+    writer_conn_ = Connection();
   }
 
  private:
@@ -877,8 +917,41 @@ class SqliteEventStore final : public EventStore {
       run_group(group);
       group.clear();
     }
-    // The last connection to close checkpoints the WAL into the database.
-    writer_conn_ = Connection();
+  }
+
+  // SQLite calls this on the writer thread after each commit with the WAL's size in pages.
+  static int on_wal_commit(void* self, sqlite3* /*db*/, const char* /*name*/, int pages) {
+    auto* store = static_cast<SqliteEventStore*>(self);
+    if (pages >= kCheckpointPages) {
+      {
+        std::lock_guard lk(store->checkpoint_mu_);
+        store->checkpoint_wanted_ = true;
+      }
+      store->checkpoint_cv_.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+  void checkpoint_loop() {
+    for (;;) {
+      {
+        std::unique_lock lk(checkpoint_mu_);
+        checkpoint_cv_.wait(lk, [&] { return checkpoint_wanted_ || checkpoint_stop_; });
+        if (checkpoint_stop_) break;
+        checkpoint_wanted_ = false;
+      }
+      // PASSIVE never blocks the writer or readers; it copies what no reader still needs.
+      int log_pages = 0;
+      int copied = 0;
+      int rc = sqlite3_wal_checkpoint_v2(checkpoint_conn_.db(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                         &log_pages, &copied);
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        // Not fatal: the WAL keeps every commit; the next checkpoint (or close) retries.
+        spdlog::warn("sqlite store {}: checkpoint failed: {}", path_,
+                     checkpoint_conn_.error(rc, "checkpoint").to_string());
+      }
+    }
+    checkpoint_conn_ = Connection();
   }
 
   Status step_cached(const char* sql) {
@@ -982,6 +1055,7 @@ class SqliteEventStore final : public EventStore {
       for (WriteRequest* a : applied) complete(a, commit);
       return;
     }
+    commits_.fetch_add(1);
     if (!written.empty()) publish(std::move(written), next_position - 1);
     for (WriteRequest* a : applied) complete(a, {});
   }
@@ -1165,7 +1239,7 @@ class SqliteEventStore final : public EventStore {
         cache_bytes_ += approx_bytes(e);
         cache_.push_back(std::move(e));
       }
-      while (!cache_.empty() && (cache_bytes_ > kCacheMaxBytes || cache_.size() > kCacheMaxEvents)) {
+      while (!cache_.empty() && (cache_bytes_ > tuning_.cache_max_bytes || cache_.size() > tuning_.cache_max_events)) {
         cache_bytes_ -= approx_bytes(cache_.front());
         cache_.pop_front();
         ++cache_first_;
@@ -1237,7 +1311,9 @@ class SqliteEventStore final : public EventStore {
   const std::string url_;
   const std::string path_;
   const StoreOptions options_;
+  const SqliteTuning tuning_;
   const std::shared_ptr<Clock> clock_;
+  int synchronous_ = -1;  // PRAGMA synchronous of the writer connection
   std::thread::id writer_id_;  // the writer thread's id (no thread before open() starts it)
 
   std::mutex close_mu_;  // guards writer_ (joined by one close() at a time)
@@ -1247,6 +1323,14 @@ class SqliteEventStore final : public EventStore {
   Connection writer_conn_;
 
   ReaderPool readers_;  // internally synchronized
+
+  // The checkpointer thread owns checkpoint_conn_ (after open() hands it over).
+  Connection checkpoint_conn_;
+  std::thread checkpointer_;  // joined by close() under close_mu_
+  std::mutex checkpoint_mu_;  // guards checkpoint_wanted_, checkpoint_stop_
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;
+  bool checkpoint_stop_ = false;
 
   std::mutex queue_mu_;  // guards queue_, stopping_, poisoned_
   std::condition_variable queue_cv_;
@@ -1260,6 +1344,7 @@ class SqliteEventStore final : public EventStore {
   std::condition_variable head_cv_;
   std::atomic<std::int64_t> head_{-1};
   std::atomic<bool> closed_{false};
+  std::atomic<std::int64_t> commits_{0};  // successful group COMMITs (diagnostics)
 
   // Lock order: cache_mu_ before head_mu_ (publish() takes both so the cache ends at the head).
   mutable std::shared_mutex cache_mu_;  // guards cache_, cache_first_, cache_bytes_
@@ -1272,10 +1357,22 @@ class SqliteEventStore final : public EventStore {
 
 Result<std::unique_ptr<EventStore>> open_sqlite_store(std::string url, std::string path,
                                                       const StoreOptions& options) {
+  return open_sqlite_store(std::move(url), std::move(path), options, SqliteTuning{});
+}
+
+Result<std::unique_ptr<EventStore>> open_sqlite_store(std::string url, std::string path,
+                                                      const StoreOptions& options,
+                                                      const SqliteTuning& tuning) {
   if (path.empty()) return Status::invalid_argument("sqlite URL has no path: " + url);
-  auto store = std::make_unique<SqliteEventStore>(std::move(url), std::move(path), options);
+  auto store = std::make_unique<SqliteEventStore>(std::move(url), std::move(path), options, tuning);
   HERALD_RETURN_IF_ERROR(store->open());
   return std::unique_ptr<EventStore>(std::move(store));
+}
+
+Result<SqliteCounters> sqlite_counters(EventStore& store) {
+  auto* s = dynamic_cast<SqliteEventStore*>(&store);
+  if (s == nullptr) return Status::invalid_argument("not a SQLite store");
+  return s->counters();
 }
 
 }  // namespace herald::detail
