@@ -236,8 +236,10 @@ std::string toml_text(const toml::node& node, Kind kind, std::string& out) {
 Status apply_handler_override(const std::string& name, const toml::table& t, const std::string& file,
                               SystemConfig& c) {
   HandlerOverride o;
-  for (const auto& [k, node] : t) {
-    std::string key(k.str());
+  for (const auto& entry : t) {
+    // Not a structured binding: clang 14 cannot capture one in the lambda below.
+    const toml::node& node = entry.second;
+    std::string key(entry.first.str());
     std::string prefix = where(node.source(), file) + ": handler." + name + "." + key + ": ";
     auto int_of = [&](std::int64_t min, std::int64_t max) -> Result<std::int64_t> {
       auto v = node.value_exact<std::int64_t>();

@@ -1,6 +1,7 @@
 // EventSystem: wires config -> store -> bus -> modules -> routes -> HTTP, and back down on shutdown.
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <filesystem>
 #include <mutex>
 
@@ -22,9 +23,11 @@ struct EventSystem::Impl final : ModuleContext, HandlerRegistrar {
   SystemConfig cfg;
 
   // Written by the owner thread in add_module/initialize/shutdown only, which the contract
-  // serializes; read by HTTP threads only after initialize() published them (server start is
-  // the happens-before edge).
-  enum class State { created, initialized, shut_down } state = State::created;
+  // serializes; the members below `state` are read by HTTP threads only after initialize()
+  // published them (server start is the happens-before edge). `state` itself is atomic because
+  // health() may read it while shutdown() runs on another thread.
+  enum class State { created, initialized, shut_down };
+  std::atomic<State> state{State::created};
   std::vector<std::unique_ptr<Module>> modules;
   std::shared_ptr<EventStore> store_;
   std::unique_ptr<EventBus> bus_;
