@@ -1,0 +1,89 @@
+"""End-to-end with a real SMTP server on loopback: with the server down, welcome e-mails are
+retried and dead-lettered; once it is up, redriving the dead letters delivers each e-mail exactly
+once (a second redrive finds nothing to do)."""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+
+from shoplib import Shop, check, expect, outbox_files, run, wait_until
+
+HANDLER = "notifications.send_welcome_email"
+
+
+def python_with_aiosmtpd():
+    for candidate in [sys.executable, "/usr/bin/python3", shutil.which("python3")]:
+        if candidate and subprocess.run([candidate, "-c", "import aiosmtpd"], capture_output=True).returncode == 0:
+            return candidate
+    raise AssertionError("no Python with aiosmtpd (Debian: python3-aiosmtpd)")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def received(directory):
+    out = []
+    if os.path.isdir(directory):
+        for name in sorted(os.listdir(directory)):
+            if name.endswith(".eml"):
+                with open(os.path.join(directory, name), "rb") as f:
+                    out.append(f.read().decode(errors="replace"))
+    return out
+
+
+def test(binary, data_dir, shops):
+    python = python_with_aiosmtpd()
+    port = free_port()
+    inbox = os.path.join(data_dir, "smtp-inbox")
+    shop = Shop(binary, data_dir, ["--smtp-url", "smtp://127.0.0.1:%d" % port, "--retry-max-attempts", "3",
+                                   "--retry-initial-delay-ms", "20", "--retry-max-delay-ms", "100"]).start()
+    shops.append(shop)
+
+    emails = ["s1@example.com", "s2@example.com"]
+    users = [expect(shop.post("/api/users", {"email": e, "name": "S"}), 201)["id"] for e in emails]
+
+    def letters():
+        s, body = shop.get("/admin/dead-letters?handler=" + HANDLER)
+        return body["dead_letters"] if s == 200 else []
+    dead = wait_until("welcome e-mails dead-lettered", lambda: len(letters()) == 2 and letters())
+    for d in dead:
+        check(d["attempts"] == 3 and not d["parked"] and d["last_error"].startswith("unavailable"),
+              "dead letter: %r" % d)
+    # The other handlers of the same event were not held up.
+    for u in users:
+        wait_until("cart", lambda: shop.get("/api/carts/" + u)[0] == 200)
+    check(received(inbox) == [], "nothing can have been delivered yet")
+
+    sink = subprocess.Popen([python, os.path.join(os.path.dirname(os.path.abspath(__file__)), "smtp_sink.py"),
+                             str(port), inbox], stdout=subprocess.PIPE, text=True)
+    try:
+        check(sink.stdout.readline().strip() == "READY", "smtp sink did not start")
+        for d in dead:
+            expect(shop.post("/admin/dead-letters/%d/redrive" % d["id"]), 200, where="redrive")
+        check(letters() == [], "dead letters left after redrive: %r" % letters())
+        mails = wait_until("two e-mails", lambda: len(received(inbox)) == 2 and received(inbox))
+        rcpts = sorted(re.search(r"^To: <([^>]+)>", m, re.M).group(1) for m in mails)
+        check(rcpts == emails, "recipients: %r" % rcpts)
+        ids = {re.search(r"^Message-ID: <([^>]+)>", m, re.M).group(1) for m in mails}
+        check(len(ids) == 2, "message ids: %r" % ids)
+        # A second redrive of the same entries: they are gone, and nothing is sent again.
+        for d in dead:
+            expect(shop.post("/admin/dead-letters/%d/redrive" % d["id"]), 404, "not_found", "second redrive")
+        # New registrations go straight through now.
+        expect(shop.post("/api/users", {"email": "s3@example.com", "name": "S"}), 201)
+        wait_until("third e-mail", lambda: len(received(inbox)) == 3)
+        check(shop.stop() == 0, "graceful stop")
+        check(len(received(inbox)) == 3, "e-mails after stop: %d" % len(received(inbox)))
+        check(outbox_files(data_dir) == [], "SMTP mode must not write the outbox")
+    finally:
+        sink.terminate()
+        sink.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    run(test)
