@@ -105,7 +105,7 @@ void add(Registry& r, std::string name, std::string description, AppendSpec spec
 }  // namespace
 
 void register_append_scenarios(Registry& r) {
-  add(r, "append_1x1", "1 writer, 1 event per append; per-append latency", {1, 1, 0, 1'000'000});
+  add(r, "append_1x1", "1 writer, 1 event per append, per-append latency", {1, 1, 0, 1'000'000});
   add(r, "append_10x1", "10 concurrent writers (own streams), 1 event per append",
       {10, 1, 0, 1'000'000});
   add(r, "append_64x1", "64 concurrent writers (own streams), 1 event per append",

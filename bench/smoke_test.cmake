@@ -1,0 +1,65 @@
+# Runs herald_bench with tiny sizes and checks the shape of its --json output: one JSON object per
+# scenario, each with the required fields, events > 0, and nothing else on stdout. Timing is never
+# asserted (numbers on a shared CI machine mean nothing); this only keeps the program from rotting.
+#   cmake -DBENCH=<path to herald_bench> -DSTORE=<url> -P smoke_test.cmake
+if(NOT BENCH OR NOT STORE)
+  message(FATAL_ERROR "usage: cmake -DBENCH=… -DSTORE=… -P smoke_test.cmake")
+endif()
+
+execute_process(COMMAND ${BENCH} --list OUTPUT_VARIABLE listing RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "--list failed: ${rc}")
+endif()
+# ';' separates CMake list elements: keep it out of the text before splitting it into lines.
+string(REPLACE ";" "," listing "${listing}")
+string(REGEX MATCHALL "[^\n]+" scenarios "${listing}")
+list(LENGTH scenarios expected_lines)
+
+execute_process(
+  COMMAND ${BENCH} --json --store ${STORE} --seconds 0.2 --events 2000 --prefill 3000 --page 700
+          --streams 20 --rate 2000
+  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "herald_bench exited with ${rc}\nstdout:\n${out}\nstderr:\n${err}")
+endif()
+
+string(REPLACE ";" "," out "${out}")
+string(REGEX MATCHALL "[^\n]+" lines "${out}")
+list(LENGTH lines got_lines)
+if(NOT got_lines EQUAL expected_lines)
+  message(FATAL_ERROR "expected ${expected_lines} lines (one per scenario), got ${got_lines}:\n${out}")
+endif()
+
+foreach(line IN LISTS lines)
+  string(JSON scenario ERROR_VARIABLE json_err GET "${line}" scenario)
+  if(json_err)
+    message(FATAL_ERROR "not a JSON object with a scenario: ${line}")
+  endif()
+  string(JSON skipped ERROR_VARIABLE no_skip GET "${line}" skipped)
+  if(NOT no_skip)
+    message(STATUS "${scenario}: skipped (${skipped})")
+    continue()
+  endif()
+  string(JSON error ERROR_VARIABLE no_error GET "${line}" error)
+  if(NOT no_error)
+    message(FATAL_ERROR "${scenario} failed: ${error}")
+  endif()
+  foreach(key store events seconds events_per_s)
+    string(JSON value ERROR_VARIABLE missing GET "${line}" ${key})
+    if(missing)
+      message(FATAL_ERROR "${scenario}: no '${key}' in ${line}")
+    endif()
+  endforeach()
+  string(JSON events GET "${line}" events)
+  if(NOT events GREATER 0)
+    message(FATAL_ERROR "${scenario}: events = ${events}")
+  endif()
+  string(JSON p50 ERROR_VARIABLE no_p50 GET "${line}" p50_us)
+  if(NOT no_p50)
+    string(JSON p99 GET "${line}" p99_us)
+    if(p99 LESS p50)
+      message(FATAL_ERROR "${scenario}: p99_us ${p99} < p50_us ${p50}")
+    endif()
+  endif()
+  message(STATUS "${scenario}: ok")
+endforeach()
