@@ -166,8 +166,8 @@ void HandlerRunner::join() {
   for (auto& lane : lanes_) lane->join();
 }
 
-Status HandlerRunner::invoke(const RecordedEvent& e, int attempt) {
-  std::lock_guard call_lock(lanes_[static_cast<std::size_t>(lane_of(e.stream_id))]->call_mu);
+Status HandlerRunner::invoke(const RecordedEvent& e, int attempt, int lane) {
+  std::lock_guard call_lock(lanes_[static_cast<std::size_t>(lane)]->call_mu);
   HandlerContext ctx(*store_, name_, attempt, &stopping_);
   auto t0 = std::chrono::steady_clock::now();
   Status st;
@@ -621,7 +621,7 @@ void Lane::handle_new(const RecordedEvent& e) {
     }
     case HandlerRunner::ParkResult::not_parked: break;
   }
-  Status st = runner_.invoke(e, 1);
+  Status st = runner_.invoke(e, 1, index_);
   if (st.is_ok()) return;  // the hot path: no allocation beyond the handler's own
   Pending p;
   p.queue.push_back(e);
@@ -634,7 +634,7 @@ void Lane::drain(Pending& p) {
   while (!p.queue.empty() && !runner_.stopping().load(std::memory_order_relaxed)) {
     const RecordedEvent& e = p.queue.front();
     int attempt = p.attempts + 1;
-    Status st = runner_.invoke(e, attempt);
+    Status st = runner_.invoke(e, attempt, index_);
     if (st.is_ok()) {
       p.queue.pop_front();
       p.attempts = 0;

@@ -167,7 +167,9 @@ class HandlerRunner {
 
   // Calls handle() once (under the lane's call_mu), catching exceptions, recording metrics and
   // logging a failure.
-  Status invoke(const RecordedEvent& e, int attempt);
+  Status invoke(const RecordedEvent& e, int attempt) { return invoke(e, attempt, lane_of(e.stream_id)); }
+  // Same, when the caller already knows the event's lane.
+  Status invoke(const RecordedEvent& e, int attempt, int lane);
   void note_error(const RecordedEvent& e, int attempt, const Status& st);
 
   // ---- parked streams (dead_letters.cpp) ----
