@@ -104,7 +104,7 @@ TEST_F(PostgresStoreTest, TailingReaderNeverSkipsAPositionWhileManyWritersRace) 
       const std::string sql =
           "BEGIN; SELECT * FROM herald_append_batch(ARRAY['slow-1'], ARRAY['slow'], ARRAY[0], "
           "ARRAY[0::bigint], ARRAY[1], ARRAY[0::bigint], ARRAY['" + new_uuid_v7() +
-          "'], ARRAY['Slow'], ARRAY['{}'], ARRAY[''], ARRAY[''], ARRAY[''], ARRAY[''], false, true); "
+          "'], ARRAY['Slow'], ARRAY['{}'], ARRAY[''], ARRAY[''], ARRAY[''], ARRAY[''], false, true, ARRAY[1], ARRAY[1], true); "
           "SELECT pg_sleep(0.02); COMMIT";
       Status s = pg::exec_simple(c.get(), sql.c_str(), "slow append");
       if (!s.is_ok()) {
@@ -188,6 +188,49 @@ TEST_F(PostgresStoreTest, ConcurrentCreatorsOfOneStreamExactlyOneWins) {
   }
   EXPECT_EQ(winners, 1);
   EXPECT_EQ(store->head_position(), 0);
+}
+
+// The same event id appended concurrently (likely within one group-commit batch): to different
+// streams, one wins and the others get already_exists; as the same retry, all get one result.
+TEST_F(PostgresStoreTest, ConcurrentAppendsOfOneEventIdResolveOneByOne) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  constexpr int kThreads = 8;
+  EventData e = event();
+  e.id = new_uuid_v7();
+  std::vector<Result<AppendResult>> elsewhere(kThreads, Status::internal("not run"));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      elsewhere[t] = store->append("dup-" + std::to_string(t), ExpectedVersion::any(), {e});
+    });
+  }
+  for (auto& t : threads) t.join();
+  int winners = 0;
+  for (const auto& r : elsewhere) {
+    if (r) {
+      ++winners;
+    } else {
+      EXPECT_EQ(r.status().code(), StatusCode::already_exists) << r.status().to_string();
+    }
+  }
+  EXPECT_EQ(winners, 1);
+
+  EventData f = event();
+  f.id = new_uuid_v7();
+  std::vector<Result<AppendResult>> retries(kThreads, Status::internal("not run"));
+  threads.clear();
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] { retries[t] = store->append("same-1", ExpectedVersion::no_stream(), {f}); });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& r : retries) {
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    EXPECT_EQ(*r, *retries[0]);
+  }
+  auto stats = store->stats();
+  ASSERT_TRUE(stats.is_ok());
+  EXPECT_EQ(stats->total_events, 2);
 }
 
 TEST_F(PostgresStoreTest, OpenAppliesMigrationsAndRecordsTheSchemaVersion) {

@@ -102,12 +102,17 @@ $$;
 --   code 0: written (or an idempotent retry): first/last position, stream version;
 --   code 1: wrong expected version: r_version is the stream's actual version;
 --   code 2: an event id is stored elsewhere: r_msg says which.
--- p_may_repeat: the caller could not rule out that some id is already stored or repeats within
--- the batch; when false the per-append id checks are skipped after one bulk check.
+-- p_may_repeat: some id repeats within the batch; when false the per-append id checks are skipped
+-- after one bulk check finds none of the ids stored.
+-- p_event_app, p_event_k: for each event, its append (1-based) and its index in that append.
+-- p_distinct: no two appends of the batch share a stream. Then, when no id is stored yet, the
+-- batch takes the set-based path: a few statements for the whole batch instead of a few per
+-- append (group commit of many small appends is the common case).
 CREATE FUNCTION herald_append_batch(
     p_streams text[], p_categories text[], p_kinds int[], p_expected bigint[], p_counts int[],
     p_recorded bigint[], p_ids text[], p_types text[], p_payloads text[], p_corr text[],
-    p_caus text[], p_actor text[], p_extra text[], p_may_repeat boolean, p_notify boolean)
+    p_caus text[], p_actor text[], p_extra text[], p_may_repeat boolean, p_notify boolean,
+    p_event_app int[], p_event_k int[], p_distinct boolean)
 RETURNS TABLE (r_code int, r_first bigint, r_last bigint, r_version bigint, r_msg text)
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -124,11 +129,54 @@ DECLARE
   v_bf bigint;
   v_bl bigint;
   v_same int;
+  v_firsts bigint[];
+  v_curs bigint[];
   i int;
 BEGIN
   SELECT next_position INTO v_next FROM herald_log WHERE id = 1 FOR UPDATE;
   v_start := v_next;
   v_check := p_may_repeat OR EXISTS (SELECT 1 FROM herald_events e WHERE e.id = ANY (p_ids));
+
+  IF NOT v_check AND p_distinct THEN
+    SELECT array_agg(coalesce(s.version, -1) ORDER BY u.i) INTO v_curs
+      FROM unnest(p_streams) WITH ORDINALITY AS u(sid, i)
+      LEFT JOIN herald_streams s ON s.stream_id = u.sid;
+    v_firsts := array_fill(NULL::bigint, ARRAY[array_length(p_streams, 1)]);
+    FOR i IN 1 .. array_length(p_streams, 1) LOOP
+      IF herald_expected_matches(p_kinds[i], p_expected[i], v_curs[i]) THEN
+        v_firsts[i] := v_next;
+        v_next := v_next + p_counts[i];
+      END IF;
+    END LOOP;
+    IF v_next <> v_start THEN
+      INSERT INTO herald_events (position, stream_id, version, id, type, category, payload,
+                                 correlation_id, causation_id, actor, extra, recorded_at,
+                                 batch_first, batch_last)
+      SELECT a.first + u.k - 1, a.sid, a.cur + u.k, u.id, u.type, a.cat, u.payload, u.corr,
+             u.caus, u.actor, u.extra, a.rec, a.first, a.first + a.cnt - 1
+        FROM unnest(p_ids, p_types, p_payloads, p_corr, p_caus, p_actor, p_extra, p_event_app,
+                    p_event_k) AS u(id, type, payload, corr, caus, actor, extra, app, k)
+        JOIN unnest(p_streams, p_categories, p_recorded, p_counts, v_firsts, v_curs)
+             WITH ORDINALITY AS a(sid, cat, rec, cnt, first, cur, i) ON a.i = u.app
+       WHERE a.first IS NOT NULL;
+      INSERT INTO herald_streams (stream_id, version)
+      SELECT a.sid, a.cur + a.cnt FROM unnest(p_streams, p_counts, v_firsts, v_curs)
+             AS a(sid, cnt, first, cur)
+       WHERE a.first IS NOT NULL
+      ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version;
+    END IF;
+    FOR i IN 1 .. array_length(p_streams, 1) LOOP
+      r_msg := NULL;
+      IF v_firsts[i] IS NULL THEN
+        r_code := 1; r_first := NULL; r_last := NULL; r_version := v_curs[i];
+      ELSE
+        r_code := 0; r_first := v_firsts[i]; r_last := v_firsts[i] + p_counts[i] - 1;
+        r_version := v_curs[i] + p_counts[i];
+      END IF;
+      RETURN NEXT;
+    END LOOP;
+    v_off := coalesce(array_length(p_ids, 1), 0);
+  ELSE
   FOR i IN 1 .. coalesce(array_length(p_streams, 1), 0) LOOP
     v_n := p_counts[i];
     v_ids := p_ids[v_off + 1 : v_off + v_n];
@@ -175,13 +223,17 @@ BEGIN
       CONTINUE;
     END IF;
 
+    -- unnest over slices, not p_x[v_off + k] per row: subscripting a text[] walks it from the
+    -- start, which made large appends quadratic.
     INSERT INTO herald_events (position, stream_id, version, id, type, category, payload,
                                correlation_id, causation_id, actor, extra, recorded_at,
                                batch_first, batch_last)
-    SELECT v_next + k - 1, p_streams[i], v_cur + k, p_ids[v_off + k], p_types[v_off + k],
-           p_categories[i], p_payloads[v_off + k], p_corr[v_off + k], p_caus[v_off + k],
-           p_actor[v_off + k], p_extra[v_off + k], p_recorded[i], v_next, v_next + v_n - 1
-      FROM generate_series(1, v_n) AS k;
+    SELECT v_next + u.k - 1, p_streams[i], v_cur + u.k, u.id, u.type, p_categories[i], u.payload,
+           u.corr, u.caus, u.actor, u.extra, p_recorded[i], v_next, v_next + v_n - 1
+      FROM unnest(v_ids, p_types[v_off + 1 : v_off + v_n], p_payloads[v_off + 1 : v_off + v_n],
+                  p_corr[v_off + 1 : v_off + v_n], p_caus[v_off + 1 : v_off + v_n],
+                  p_actor[v_off + 1 : v_off + v_n], p_extra[v_off + 1 : v_off + v_n])
+           WITH ORDINALITY AS u(id, type, payload, corr, caus, actor, extra, k);
     INSERT INTO herald_streams (stream_id, version) VALUES (p_streams[i], v_cur + v_n)
       ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version;
     r_first := v_next; r_last := v_next + v_n - 1; r_version := v_cur + v_n;
@@ -189,6 +241,7 @@ BEGIN
     v_off := v_off + v_n;
     RETURN NEXT;
   END LOOP;
+  END IF;
   IF v_next <> v_start THEN
     UPDATE herald_log SET next_position = v_next WHERE id = 1;
     IF p_notify THEN

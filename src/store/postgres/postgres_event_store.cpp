@@ -785,7 +785,7 @@ class PostgresEventStore final : public EventStore {
       writer_conn_ = std::move(*c);
     }
     pg::ArrayLiteral streams, categories, kinds, expected, counts, recorded;
-    pg::ArrayLiteral ids, types, payloads, corr, caus, actor, extra;
+    pg::ArrayLiteral ids, types, payloads, corr, caus, actor, extra, event_app, event_k;
     std::size_t bytes = 0;
     for (const PendingAppend* p : batch) {
       for (const EventData& e : p->events) bytes += e.payload.size() + 64;
@@ -795,7 +795,13 @@ class PostgresEventStore final : public EventStore {
     // retry racing its original): then the function must check ids append by append.
     bool may_repeat = false;
     std::unordered_set<std::string_view> seen;
+    std::unordered_set<std::string_view> streams_seen;
+    bool distinct = true;
+    std::int64_t app = 0;
     for (const PendingAppend* p : batch) {
+      ++app;
+      if (!streams_seen.insert(p->stream_id).second) distinct = false;
+      std::int64_t k = 0;
       streams.add_text(p->stream_id);
       categories.add_text(stream_category(p->stream_id));
       kinds.add_int(expected_kind(p->expected));
@@ -811,18 +817,21 @@ class PostgresEventStore final : public EventStore {
         caus.add_text(e.metadata.causation_id);
         actor.add_text(e.metadata.actor);
         extra.add_text(encode_extra(e.metadata));
+        event_app.add_int(app);
+        event_k.add_int(++k);
       }
     }
     Params params;
     params.add(streams.finish()).add(categories.finish()).add(kinds.finish()).add(expected.finish())
         .add(counts.finish()).add(recorded.finish()).add(ids.finish()).add(types.finish())
         .add(payloads.finish()).add(corr.finish()).add(caus.finish()).add(actor.finish())
-        .add(extra.finish()).add(may_repeat).add(pg_options_.notify);
+        .add(extra.finish()).add(may_repeat).add(pg_options_.notify).add(event_app.finish())
+        .add(event_k.finish()).add(distinct);
     auto rows = pg::exec(writer_conn_.get(),
                          "SELECT r_code, r_first, r_last, r_version, r_msg FROM herald_append_batch("
                          "$1::text[], $2::text[], $3::int[], $4::bigint[], $5::int[], $6::bigint[], "
                          "$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], "
-                         "$13::text[], $14::boolean, $15::boolean)",
+                         "$13::text[], $14::boolean, $15::boolean, $16::int[], $17::int[], $18::boolean)",
                          params, "append");
     if (!rows) return rows.status();
     if (rows->size() != static_cast<int>(batch.size())) {
