@@ -424,6 +424,8 @@ class SqliteEventStore final : public EventStore {
     HERALD_RETURN_IF_ERROR(check_wal(writer_conn_));
     HERALD_RETURN_IF_ERROR(writer_conn_.exec(options_.durable ? "PRAGMA synchronous=FULL"
                                                               : "PRAGMA synchronous=NORMAL"));
+    // After a checkpoint resets the WAL, truncate it back to this size (64 MiB) if it grew.
+    HERALD_RETURN_IF_ERROR(writer_conn_.exec("PRAGMA journal_size_limit=67108864"));
     {
       HERALD_PREPARE(s, writer_conn_, "PRAGMA synchronous");
       int rc = s.step();
@@ -981,12 +983,15 @@ class SqliteEventStore final : public EventStore {
     applied.reserve(group.size());
     bool in_txn = false;
 
-    for (WriteRequest* r : group) {
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      WriteRequest* r = group[i];
       if (!in_txn) {
         Status s = step_cached(kBegin);
         if (!s.is_ok()) {
-          complete(r, std::move(s));
-          continue;
+          // Nothing of this group is pending (applied is empty here): fail the rest at once
+          // rather than waiting busy_timeout once per request.
+          for (std::size_t j = i; j < group.size(); ++j) complete(group[j], s);
+          return;
         }
         in_txn = true;
       }
