@@ -8,15 +8,9 @@
 #include "herald/aggregate.h"
 #include "herald/event_store.h"
 
-namespace {
-
-using herald::AggregateRoot;
-using herald::ExpectedVersion;
-using herald::RecordedEvent;
-using herald::Repository;
-using herald::RepositoryOptions;
-using herald::Status;
-using herald::StatusCode;
+// Named (not anonymous) so the JSON functions the macros define are not "unused" when a test
+// only encodes.
+namespace account_events {
 
 struct Deposited {
   static constexpr std::string_view kType = "Deposited";
@@ -31,6 +25,20 @@ struct Withdrawn {
   std::int64_t amount_cents = 0;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Withdrawn, amount_cents)
+
+}  // namespace account_events
+
+namespace {
+
+using account_events::Deposited;
+using account_events::Withdrawn;
+using herald::AggregateRoot;
+using herald::ExpectedVersion;
+using herald::RecordedEvent;
+using herald::Repository;
+using herald::RepositoryOptions;
+using herald::Status;
+using herald::StatusCode;
 
 class Account final : public AggregateRoot {
  public:

@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "carts/carts.h"
 #include "catalog/catalog.h"
@@ -146,6 +147,29 @@ TEST_F(ShopHarness, DuplicateEmailIsRejectedWhateverTheCase) {
   auto dup = shop::users::register_user(*store, "  ANN@example.COM ", "Other", {});
   EXPECT_EQ(dup.status().code(), StatusCode::already_exists);
   EXPECT_EQ(store->head_position(), head);
+}
+
+TEST_F(ShopHarness, ConcurrentRegistrationsOfOneAddressHaveOneWinner) {
+  constexpr int kThreads = 8;
+  std::vector<herald::Result<std::string>> results(kThreads, Status::internal("not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] { results[i] = shop::users::register_user(*store, "race@example.com", "R", {}); });
+  }
+  for (auto& t : threads) t.join();
+  int winners = 0;
+  for (const auto& r : results) {
+    if (r.is_ok()) {
+      ++winners;
+    } else {
+      EXPECT_EQ(r.status().code(), StatusCode::already_exists) << r.status().to_string();
+    }
+  }
+  EXPECT_EQ(winners, 1);
+  auto stats = store->stats();
+  ASSERT_TRUE(stats.is_ok());
+  EXPECT_EQ(stats->events_by_type["UserRegistered"], 1);
+  EXPECT_EQ(stats->events_by_type["EmailClaimed"], 1);
 }
 
 TEST_F(ShopHarness, InvalidRegistrationWritesNothing) {
