@@ -1,4 +1,5 @@
 // Health aggregation, Prometheus metrics (checked by promtool when installed) and lifecycle.
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -205,6 +206,61 @@ TEST_F(LifecycleTest, RunUntilSignalStopsOnRequest) {
   waker.join();
   EXPECT_EQ(rc, 0);
   EXPECT_FALSE(system_->health().up);
+}
+
+TEST_F(LifecycleTest, SigtermStopsGracefully) {
+  start_system(false);
+  std::thread sender([] {
+    // Send only once run_until_signal() has installed its handler, or SIGTERM would kill the test.
+    eventually([] {
+      struct sigaction current {};
+      sigaction(SIGTERM, nullptr, &current);
+      return current.sa_handler != SIG_DFL && current.sa_handler != SIG_IGN;
+    });
+    ::kill(::getpid(), SIGTERM);
+  });
+  int rc = system_->run_until_signal();
+  sender.join();
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(system_->store().head_position(), -1);
+  EXPECT_FALSE(system_->health().up);
+}
+
+class FailingModule final : public Module {
+ public:
+  std::string name() const override { return "broken"; }
+  Status register_routes(http::Router& router, ModuleContext&) override {
+    // A route the system already owns: registration must fail and initialize() with it.
+    return router.get("/health", [](const http::Request&) { return http::Response::ok({}); });
+  }
+};
+
+TEST_F(LifecycleTest, FailingModuleAbortsInitializeAndNamesTheModule) {
+  SystemConfig c;
+  c.store_url = "memory:";
+  c.http.port = 0;
+  EventSystem sys(c);
+  ASSERT_TRUE(sys.add_module(std::make_unique<FailingModule>()));
+  auto s = sys.initialize();
+  EXPECT_EQ(s.code(), StatusCode::already_exists) << s.to_string();
+  EXPECT_NE(s.message().find("module broken"), std::string::npos) << s.message();
+  EXPECT_EQ(sys.http_port(), 0);  // the server was never started
+  EXPECT_FALSE(sys.health().up);  // the store was closed again
+}
+
+TEST_F(LifecycleTest, ConfigOverridesApplyPerHandler) {
+  SystemConfig c;
+  c.store_url = "memory:";
+  c.http_enabled = false;
+  HandlerOverride o;
+  o.lanes = 3;
+  c.handler_overrides["test.recorder"] = o;
+  EventSystem sys(c);
+  ASSERT_TRUE(sys.add_module(std::make_unique<TestModule>(handler_, healthy_)));
+  ASSERT_TRUE(sys.initialize());
+  auto status = sys.bus().handler_status("test.recorder");
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->lanes, 3);
 }
 
 }  // namespace
