@@ -17,7 +17,7 @@
 //   class UsersModule final : public herald::Module {
 //    public:
 //     std::string name() const override { return "users"; }
-//     herald::Status register_handlers(herald::HandlerRegistrar& r) override {
+//     herald::Status register_handlers(herald::HandlerRegistrar& r, herald::ModuleContext&) override {
 //       return r.add(std::make_shared<UpdateUserStats>());       // config defaults
 //     }
 //     herald::Status register_routes(herald::http::Router& router, herald::ModuleContext& ctx) override {
