@@ -998,7 +998,7 @@ class SqliteEventStore final : public EventStore {
       Status s = step_cached(kSavepoint);
       if (s.is_ok()) {
         const std::size_t written_before = written.size();
-        s = r->op ? r->op(writer_conn_) : apply_append(*r, next_position, written);
+        s = run_request(*r, next_position, written);
         if (sqlite3_get_autocommit(writer_conn_.db()) != 0) {
           // SQLite rolled the whole transaction back (I/O error, disk full, out of memory): the
           // requests applied before this one are lost too. Nothing was committed, so the store is
@@ -1063,6 +1063,19 @@ class SqliteEventStore final : public EventStore {
     commits_.fetch_add(1);
     if (!written.empty()) publish(std::move(written), next_position - 1);
     for (WriteRequest* a : applied) complete(a, {});
+  }
+
+  // Runs one request inside its savepoint. Nothing thrown escapes the writer thread: an exception
+  // (out of memory) fails the request, whose savepoint is then rolled back.
+  Status run_request(WriteRequest& r, std::int64_t& next_position,
+                     std::vector<RecordedEvent>& written) {
+    try {
+      return r.op ? r.op(writer_conn_) : apply_append(r, next_position, written);
+    } catch (const std::exception& e) {
+      return Status::internal(std::string("write request threw: ") + e.what());
+    } catch (...) {
+      return Status::internal("write request threw a non-standard exception");
+    }
   }
 
   // Appends the request's events inside the current savepoint. On success advances
@@ -1240,11 +1253,19 @@ class SqliteEventStore final : public EventStore {
   void publish(std::vector<RecordedEvent> events, std::int64_t last) {
     {
       std::unique_lock lk(cache_mu_);
-      for (RecordedEvent& e : events) {
-        cache_bytes_ += approx_bytes(e);
-        cache_.push_back(std::move(e));
+      try {
+        for (RecordedEvent& e : events) {
+          cache_bytes_ += approx_bytes(e);
+          cache_.push_back(std::move(e));
+        }
+      } catch (...) {
+        // Out of memory: drop the cache rather than leave it short of the head; SQLite serves.
+        cache_.clear();
+        cache_bytes_ = 0;
+        cache_first_ = last + 1;
       }
-      while (!cache_.empty() && (cache_bytes_ > tuning_.cache_max_bytes || cache_.size() > tuning_.cache_max_events)) {
+      while (!cache_.empty() && (cache_bytes_ > tuning_.cache_max_bytes ||
+                                 cache_.size() > tuning_.cache_max_events)) {
         cache_bytes_ -= approx_bytes(cache_.front());
         cache_.pop_front();
         ++cache_first_;
