@@ -233,6 +233,39 @@ TEST_F(PostgresStoreTest, ConcurrentAppendsOfOneEventIdResolveOneByOne) {
   EXPECT_EQ(stats->total_events, 2);
 }
 
+// transact() work that calls the store again needs a second connection while it holds one; more
+// such callers than pooled connections must not wait for each other forever.
+TEST_F(PostgresStoreTest, NestedStoreCallsInsideManyTransactionsDoNotExhaustThePool) {
+  StoreOptions options;
+  options.reader_connections = 1;  // a pool of 3
+  auto opened = detail::open_postgres_store(url_, options);
+  ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
+  EventStore& store = **opened;
+  constexpr int kThreads = 6;
+  std::vector<Status> results(kThreads, Status::internal("not run"));
+  std::atomic<int> inside{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      results[t] = store.transact([&](StoreTransaction& txn) -> Status {
+        HERALD_RETURN_IF_ERROR(txn.save_checkpoint("sub-" + std::to_string(t), t));
+        // Hold this connection until every transaction holds one, then use another.
+        ++inside;
+        while (inside.load() < kThreads) std::this_thread::sleep_for(1ms);
+        auto slice = store.read_all(0, 10);
+        return slice.status();
+      });
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_TRUE(results[t].is_ok()) << results[t].to_string();
+    auto cp = store.load_checkpoint("sub-" + std::to_string(t));
+    ASSERT_TRUE(cp.is_ok());
+    EXPECT_EQ(*cp, t);
+  }
+}
+
 TEST_F(PostgresStoreTest, OpenAppliesMigrationsAndRecordsTheSchemaVersion) {
   {
     auto store = open();

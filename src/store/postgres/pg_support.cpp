@@ -166,7 +166,15 @@ std::string redact_url(std::string_view url) {
 Result<Pool::Lease> Pool::acquire() {
   {
     std::unique_lock lock(mu_);
-    freed_.wait(lock, [&] { return closed_ || !idle_.empty() || open_ < capacity_; });
+    // `capacity` is soft: a caller that waited kOverflowAfter opens one more connection anyway,
+    // because transact() work may call the store again while holding a connection, and a pool
+    // full of such callers would otherwise wait for itself forever.
+    constexpr auto kOverflowAfter = std::chrono::milliseconds(500);
+    freed_.wait_for(lock, kOverflowAfter,
+                    [&] { return closed_ || !idle_.empty() || open_ < capacity_; });
+    if (open_ >= kHardLimit && idle_.empty() && !closed_) {
+      freed_.wait(lock, [&] { return closed_ || !idle_.empty() || open_ < kHardLimit; });
+    }
     if (closed_) return Status::failed_precondition("the postgres store is closed");
     if (!idle_.empty()) {
       Conn c = std::move(idle_.back());
@@ -197,8 +205,9 @@ Result<Pool::Lease> Pool::acquire() {
 void Pool::give_back(Conn conn) {
   std::lock_guard lock(mu_);
   // A connection in the middle of a transaction (an aborted caller) or broken is not reused.
+  // Overflow connections (see acquire) are closed once the pool is back at capacity.
   const bool reusable = !closed_ && !broken(conn.get()) &&
-                        PQtransactionStatus(conn.get()) == PQTRANS_IDLE;
+                        PQtransactionStatus(conn.get()) == PQTRANS_IDLE && open_ <= capacity_;
   if (reusable) {
     idle_.push_back(std::move(conn));
   } else {

@@ -134,7 +134,11 @@ class Pool {
     Conn conn_;
   };
 
-  // A connection, waiting while all `capacity` are in use. unavailable when a new one cannot be
+  // Never more connections than this, overflow included.
+  static constexpr int kHardLimit = 64;
+
+  // A connection, waiting while all `capacity` are in use (then opening one beyond it after a
+  // short wait, up to kHardLimit). unavailable when a new one cannot be
   // opened; failed_precondition after close().
   Result<Lease> acquire();
   // Drops every idle connection: called when one turned out broken, since its siblings were most

@@ -427,7 +427,10 @@ class PostgresEventStore final : public EventStore {
       Status begun = pg::exec_simple(c, "BEGIN", "transact");
       if (!begun.is_ok()) {
         // A stale pooled connection: nothing ran yet, so another connection may try.
-        if (pg::broken(c) && attempt == 0) continue;
+        if (pg::broken(c)) {
+          pool_.discard_idle();
+          if (attempt == 0) continue;
+        }
         return begun;
       }
       PgTransaction txn(c);
