@@ -28,7 +28,7 @@ struct EventBus::Impl {
   enum class Phase { idle, running, stopped };
 
   Impl(std::shared_ptr<EventStore> s, BusOptions o)
-      : store(std::move(s)), options(std::move(o)), feed(store) {
+      : store(std::move(s)), options(std::move(o)), cache(std::make_shared<bus::BatchCache>(store)), feed(store, cache) {
     instance_id = options.instance_id.empty() ? new_uuid_v7() : options.instance_id;
   }
 
@@ -42,6 +42,7 @@ struct EventBus::Impl {
   std::shared_ptr<EventStore> store;
   BusOptions options;
   std::string instance_id;
+  std::shared_ptr<bus::BatchCache> cache;  // thread-safe; shared by runners and the feed
 
   HandlerRegistry registry;  // name uniqueness; has its own mutex
   bus::LiveFeed feed;        // thread-safe on its own
@@ -111,7 +112,7 @@ Status EventBus::register_handler(std::shared_ptr<EventHandler> handler, Handler
   std::lock_guard lock(impl_->mu);
   if (impl_->phase == Impl::Phase::stopped) return Status::failed_precondition("the bus is stopped");
   HERALD_RETURN_IF_ERROR(impl_->registry.add(handler));
-  auto runner = std::make_shared<bus::HandlerRunner>(impl_->store, impl_->options, impl_->instance_id, handler,
+  auto runner = std::make_shared<bus::HandlerRunner>(impl_->store, impl_->options, impl_->instance_id, impl_->cache, handler,
                                                      std::move(options));
   if (impl_->phase == Impl::Phase::running) {
     Status st = runner->start();

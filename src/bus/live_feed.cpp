@@ -82,7 +82,7 @@ void LiveFeed::run() {
       if (st.code() == StatusCode::cancelled) return;
       continue;
     }
-    auto slice = store_->read_all(pos, kBatch);
+    auto slice = cache_->read(pos, kBatch, ReadFilter{});
     if (!slice) {
       if (stopping_.load()) return;
       spdlog::warn("live feed: read failed: {}", slice.status().to_string());
@@ -90,7 +90,8 @@ void LiveFeed::run() {
       if (st.code() == StatusCode::cancelled) return;
       continue;
     }
-    for (const auto& e : slice->events) {
+    for (std::size_t i = 0; i < slice->size(); ++i) {
+      const RecordedEvent& e = (*slice)[i];
       for (const auto& s : snapshot) {
         if (e.position < s->from_position || (s->type != "*" && s->type != e.type)) continue;
         std::lock_guard lock(s->mu);
@@ -105,8 +106,8 @@ void LiveFeed::run() {
         }
       }
     }
-    pos = slice->next_position;
-    if (slice->end_of_log) {
+    pos = slice->next_position();
+    if (slice->end_of_log()) {
       Status st = store_->wait_for(pos - 1, kWaitSlice);
       if (st.code() == StatusCode::cancelled) return;
     }

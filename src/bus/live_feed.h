@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "bus/batch_cache.h"
 #include "herald/event_bus.h"
 
 namespace herald {
@@ -34,7 +35,8 @@ struct LiveSubscription {
 
 class LiveFeed {
  public:
-  explicit LiveFeed(std::shared_ptr<EventStore> store) : store_(std::move(store)) {}
+  LiveFeed(std::shared_ptr<EventStore> store, std::shared_ptr<BatchCache> cache)
+      : store_(std::move(store)), cache_(std::move(cache)) {}
   ~LiveFeed() { stop(); }
 
   std::shared_ptr<LiveSubscription> add(std::string type, std::function<void(const RecordedEvent&)> fn);
@@ -46,6 +48,7 @@ class LiveFeed {
   void run();
 
   const std::shared_ptr<EventStore> store_;
+  const std::shared_ptr<BatchCache> cache_;
   std::thread thread_;
   std::atomic_bool stopping_{false};
   std::atomic_int64_t deliveries_{0};

@@ -61,11 +61,12 @@ LatencyHistogram HandlerMetrics::histogram() const {
 // ---------------------------------------------------------------- runner
 
 HandlerRunner::HandlerRunner(std::shared_ptr<EventStore> store, const BusOptions& bus_options,
-                             std::string instance_id, std::shared_ptr<EventHandler> handler,
-                             HandlerOptions options)
+                             std::string instance_id, std::shared_ptr<BatchCache> cache,
+                             std::shared_ptr<EventHandler> handler, HandlerOptions options)
     : store_(std::move(store)),
       bus_options_(bus_options),
       instance_id_(std::move(instance_id)),
+      cache_(std::move(cache)),
       handler_(std::move(handler)),
       options_(std::move(options)),
       name_(handler_->name()) {
@@ -552,16 +553,17 @@ void Lane::loop() {
 
     bool caught_up = true;
     if (queued() < max_queued) {
-      auto slice = store.read_all(read_pos_, opts.batch_size, runner_.filter());
-      if (!slice) {
-        if (slice.status().code() == StatusCode::failed_precondition && runner_.stopping().load()) break;
-        spdlog::warn("handler lane {}: read failed: {}", checkpoint_name_, slice.status().to_string());
+      auto page = runner_.cache().read(read_pos_, opts.batch_size, runner_.filter());
+      if (!page) {
+        if (page.status().code() == StatusCode::failed_precondition && runner_.stopping().load()) break;
+        spdlog::warn("handler lane {}: read failed: {}", checkpoint_name_, page.status().to_string());
         state_.store(HandlerState::failed);
         sleep_until(std::chrono::steady_clock::now() + kStoreErrorBackoff);
         continue;
       }
       bool interrupted = false;
-      for (const auto& e : slice->events) {
+      for (std::size_t i = 0; i < page->size(); ++i) {
+        const RecordedEvent& e = (*page)[i];
         if (runner_.stopping().load(std::memory_order_relaxed)) {
           interrupted = true;
           break;
@@ -574,8 +576,8 @@ void Lane::loop() {
         read_pos_ = e.position + 1;
       }
       if (!lease_held_ && leases) continue;
-      if (!interrupted) read_pos_ = std::max(read_pos_, slice->next_position);
-      caught_up = slice->end_of_log && !interrupted;
+      if (!interrupted) read_pos_ = std::max(read_pos_, page->next_position());
+      caught_up = page->end_of_log() && !interrupted;
     }
     state_.store(!pending_.empty() ? HandlerState::retrying
                                     : (caught_up ? HandlerState::running : HandlerState::catching_up));

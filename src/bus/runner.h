@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "bus/batch_cache.h"
 #include "herald/event_bus.h"
 
 namespace herald::bus {
@@ -133,8 +134,8 @@ class Lane {
 class HandlerRunner {
  public:
   HandlerRunner(std::shared_ptr<EventStore> store, const BusOptions& bus_options,
-                std::string instance_id, std::shared_ptr<EventHandler> handler,
-                HandlerOptions options);
+                std::string instance_id, std::shared_ptr<BatchCache> cache,
+                std::shared_ptr<EventHandler> handler, HandlerOptions options);
   ~HandlerRunner();
 
   // Reconciles the stored lane layout with options().lanes, then starts the lane threads.
@@ -158,6 +159,7 @@ class HandlerRunner {
   const BusOptions& bus_options() const { return bus_options_; }
   const std::string& instance_id() const { return instance_id_; }
   const ReadFilter& filter() const { return filter_; }
+  BatchCache& cache() const { return *cache_; }
   const std::atomic_bool& stopping() const { return stopping_; }
   HandlerMetrics& metrics() { return metrics_; }
 
@@ -211,6 +213,7 @@ class HandlerRunner {
   const std::shared_ptr<EventStore> store_;
   const BusOptions bus_options_;
   const std::string instance_id_;
+  const std::shared_ptr<BatchCache> cache_;
   const std::shared_ptr<EventHandler> handler_;
   const HandlerOptions options_;
   const std::string name_;
