@@ -528,6 +528,31 @@ TEST_F(SqliteStore, ReadersNeverSeeGapsWhileTheCacheEvicts) {
   EXPECT_EQ(read_everything(*store, 33).size(), static_cast<std::size_t>(store->head_position() + 1));
 }
 
+TEST_F(SqliteStore, AppendsByAnotherWriterOfTheSameFileKeepPositionsGapFree) {
+  auto first = must_open();
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(first->append("a-1", ExpectedVersion::no_stream(), events(3)));
+  // A second store on the same file stands in for another process.
+  auto second = must_open();
+  ASSERT_TRUE(second);
+  auto theirs = second->append("b-1", ExpectedVersion::no_stream(), events(2));
+  ASSERT_TRUE(theirs) << theirs.status().to_string();
+  EXPECT_EQ(*theirs, (AppendResult{3, 4, 1}));
+  EXPECT_EQ(first->head_position(), 2) << "no notification crosses stores";
+
+  auto mine = first->append("a-1", ExpectedVersion::exact(2), events(1));
+  ASSERT_TRUE(mine) << mine.status().to_string();
+  EXPECT_EQ(*mine, (AppendResult{5, 5, 3}));
+  EXPECT_EQ(first->head_position(), 5);
+  const auto all = read_everything(*first, 4);
+  ASSERT_EQ(all.size(), 6u);
+  EXPECT_EQ(all[3].stream_id, "b-1");
+  auto stats = first->stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->total_events, 6);
+  EXPECT_EQ(stats->stream_count, 2);
+}
+
 // ---- a failed commit poisons the store ----
 
 TEST_F(SqliteStore, FailedCommitFailsTheGroupAndPoisonsLaterWrites) {

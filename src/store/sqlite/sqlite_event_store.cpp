@@ -976,7 +976,7 @@ class SqliteEventStore final : public EventStore {
       return;
     }
 
-    const std::int64_t committed_head = head_.load();
+    std::int64_t committed_head = head_.load();
     std::int64_t next_position = committed_head + 1;
     std::vector<WriteRequest*> applied;     // released savepoints, waiting for COMMIT
     std::vector<RecordedEvent> written;     // their new events, in position order
@@ -994,6 +994,19 @@ class SqliteEventStore final : public EventStore {
           return;
         }
         in_txn = true;
+        // The write lock is held now: take the head from the database, not from memory, so
+        // that positions stay right even if another process wrote to this file.
+        auto db_head = read_db_head();
+        if (!db_head) {
+          (void)step_cached(kRollback);
+          for (std::size_t j = i; j < group.size(); ++j) complete(group[j], db_head.status());
+          return;
+        }
+        if (*db_head != committed_head) {
+          adopt_foreign_head(*db_head);
+          committed_head = *db_head;
+          next_position = committed_head + 1;
+        }
       }
       Status s = step_cached(kSavepoint);
       if (s.is_ok()) {
@@ -1063,6 +1076,30 @@ class SqliteEventStore final : public EventStore {
     commits_.fetch_add(1);
     if (!written.empty()) publish(std::move(written), next_position - 1);
     for (WriteRequest* a : applied) complete(a, {});
+  }
+
+  Result<std::int64_t> read_db_head() {
+    HERALD_PREPARE(s, writer_conn_, kHead);
+    int rc = s.step();
+    if (rc != SQLITE_ROW) return writer_conn_.error(rc, "reading the head");
+    return s.is_null(0) ? std::int64_t{-1} : s.int64(0);
+  }
+
+  // Another process appended to this file (supported, though its appends wake no wait_for here
+  // until this store writes): the cache no longer ends at the head, so start it afresh, and
+  // publish the database's head.
+  void adopt_foreign_head(std::int64_t head) {
+    spdlog::warn("sqlite store {}: the log was appended to by another process (head {} -> {})",
+                 path_, head_.load(), head);
+    {
+      std::unique_lock lk(cache_mu_);
+      cache_.clear();
+      cache_bytes_ = 0;
+      cache_first_ = head + 1;
+      std::lock_guard head_lk(head_mu_);
+      head_.store(head);
+    }
+    head_cv_.notify_all();
   }
 
   // Runs one request inside its savepoint. Nothing thrown escapes the writer thread: an exception
