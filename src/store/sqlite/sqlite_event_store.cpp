@@ -456,6 +456,9 @@ class SqliteEventStore final : public EventStore {
     auto cp = Connection::open(path_, /*create=*/false, tuning_.vfs);
     if (!cp) return cp.status();
     checkpoint_conn_ = std::move(*cp);
+    // A checkpoint must sync the database before the WAL may be reused: same level as the writer.
+    HERALD_RETURN_IF_ERROR(checkpoint_conn_.exec(options_.durable ? "PRAGMA synchronous=FULL"
+                                                                  : "PRAGMA synchronous=NORMAL"));
     sqlite3_wal_hook(writer_conn_.db(), &SqliteEventStore::on_wal_commit, this);
     checkpointer_ = std::thread([this] { checkpoint_loop(); });
 
