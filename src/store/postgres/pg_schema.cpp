@@ -113,8 +113,12 @@ CREATE FUNCTION herald_append_batch(
     p_recorded bigint[], p_ids text[], p_types text[], p_payloads text[], p_corr text[],
     p_caus text[], p_actor text[], p_extra text[], p_may_repeat boolean, p_notify boolean,
     p_event_app int[], p_event_k int[], p_distinct boolean)
+--
+-- enable_seqscan = off: PL/pgSQL caches a generic plan per statement after a few calls. Planned
+-- while the tables were small (a new store), those plans scan whole tables, and stay cached while
+-- the tables grow, making every append slower than the last. Every lookup here has an index.
 RETURNS TABLE (r_code int, r_first bigint, r_last bigint, r_version bigint, r_msg text)
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET enable_seqscan = off AS $fn$
 DECLARE
   v_start bigint;
   v_next bigint;
