@@ -39,6 +39,9 @@ struct HandlerOptions {
   RetryPolicy retry;
   // Parallel lanes; events are partitioned by stream (hash of stream id), so each stream stays
   // in order. REQUIRES: 1 <= lanes <= 64.
+  // Each lane has its own checkpoint, "<handler>#<lane>/<lanes>" ("<handler>" with one lane).
+  // Changing the count between runs restarts every lane from the lowest old checkpoint: nothing
+  // is skipped, some events may be handled again (logged as a warning).
   int lanes = 1;
   // Once an event of stream S is dead-lettered, park this handler's later events of S behind it.
   bool park_stream_after_dead_letter = true;
@@ -145,6 +148,7 @@ class EventBus {
   // Live, in-process, not durable: `fn` is called for each event of `type` ("*" for all)
   // committed after this call, from a bus thread, in position order. Exceptions from `fn` are
   // caught and logged. The subscription ends when the returned handle is dropped.
+  // An empty type or a null fn gives an inactive handle.
   Subscription subscribe(std::string type, std::function<void(const RecordedEvent&)> fn);
 
   // Makes `handler` a durable subscriber. Starts it at once when the bus is running.
@@ -158,7 +162,8 @@ class EventBus {
   // Starts every registered handler's runner and the live-subscription feed. Idempotent.
   Status start();
   // Takes no new work, lets in-flight calls finish until `deadline`, persists checkpoints.
-  // Idempotent; after it the bus cannot be started again.
+  // Idempotent; after it the bus cannot be started again. A handler still inside a call at the
+  // deadline is listed in `unfinished`; the bus's destructor then waits for that call to return.
   StopReport stop(std::chrono::steady_clock::time_point deadline);
 
   // Replay: move a handler's checkpoint back (or forward) to `position`, or to the first event
