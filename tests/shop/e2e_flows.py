@@ -103,6 +103,23 @@ def test(binary, data_dir, shops):
 
     # No further e-mails: cancellations send none, and none was sent twice.
     check(len(outbox_files(data_dir)) == 2, "outbox: %r" % outbox_files(data_dir))
+
+    # -- a gateway that never answers: retried, dead-lettered, the order waits with its stock --
+    expect(shop.post("/api/carts/%s/items" % ann, {"product_id": a, "quantity": 1}), 200)
+    stuck = order(shop, ann, "tok_timeout")
+
+    def payment_letters():
+        return [d for d in shop.get("/admin/dead-letters?handler=payments.processor")[1]["dead_letters"]
+                if d["stream"] == "payment-" + stuck]
+    letter = wait_until("payment dead letter", payment_letters)[0]
+    check(letter["event_type"] == "PaymentRequested" and letter["last_error"].startswith("timeout"),
+          "payment dead letter: %r" % letter)
+    check(shop.get("/api/orders/" + stuck)[1]["status"] == "pending", "timed-out order must stay pending")
+    check(shop.get("/api/products/" + a)[1]["stock_reserved"] == 1, "timed-out order keeps its reservation")
+    expect(shop.post("/admin/dead-letters/%d/redrive" % letter["id"]), 504, "timeout", "redrive of a timeout")
+    check(len(payment_letters()) == 1, "a failed redrive keeps the dead letter")
+    health = shop.get("/health")
+    check(health[0] == 200 and health[1]["checks"]["notifications.mailer"]["status"] == "up", "health: %r" % (health,))
     check(shop.stop() == 0, "graceful stop")
 
 

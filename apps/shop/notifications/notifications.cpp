@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -138,10 +139,12 @@ Status send_once(Mailer& mailer, const Email& email, const RecordedEvent& cause,
 }
 
 std::string format_cents(std::int64_t cents) {
+  // snprintf rather than string concatenation: g++ 12 -O3 reports a false -Wrestrict on the latter.
   const std::int64_t abs = cents < 0 ? -cents : cents;
-  std::string frac = std::to_string(abs % 100);
-  if (frac.size() < 2) frac = "0" + frac;
-  return (cents < 0 ? "-" : "") + std::to_string(abs / 100) + "." + frac;
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%s%lld.%02lld", cents < 0 ? "-" : "", static_cast<long long>(abs / 100),
+                static_cast<long long>(abs % 100));
+  return buf;
 }
 
 class SendWelcomeEmail final : public herald::BaseEventHandler<users::UserRegistered> {
@@ -206,6 +209,24 @@ class NotificationsModule final : public herald::Module {
     }
     HERALD_RETURN_IF_ERROR(r.add(make_welcome_handler(mailer_)));
     return r.add(make_order_confirmation_handler(mailer_));
+  }
+
+  std::vector<herald::HealthCheck> health_checks(herald::ModuleContext& ctx) override {
+    const auto& cfg = ctx.config();
+    if (!cfg.smtp_url.empty()) {
+      // Not probed: a health call must stay quick, and a down SMTP server already shows as the
+      // handler's retries and dead letters.
+      return {{"mailer", [] { return Status::ok(); }}};
+    }
+    const std::filesystem::path dir = std::filesystem::path(cfg.data_dir) / "outbox";
+    return {{"mailer", [dir] {
+               std::error_code ec;
+               std::filesystem::create_directories(dir, ec);
+               if (ec || ::access(dir.c_str(), W_OK) != 0) {
+                 return Status::unavailable("outbox " + dir.string() + " is not writable");
+               }
+               return Status::ok();
+             }}};
   }
 
  private:
