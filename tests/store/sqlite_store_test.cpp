@@ -331,6 +331,43 @@ TEST_F(SqliteStore, QueuedAppendsCommitAsOneGroupAndAFailingOneDoesNotSinkTheOth
   }
 }
 
+TEST_F(SqliteStore, LargeAppendsAreAllOrNothingAndRetriable) {
+  auto store = must_open();
+  ASSERT_TRUE(store);
+  const auto taken = events(1);
+  ASSERT_TRUE(store->append("taken-1", ExpectedVersion::any(), taken));
+
+  // Large appends are inserted many rows per statement; a taken id deep inside one fails it all.
+  auto big = events(100);
+  big[69].id = taken[0].id;
+  auto failed = store->append("big-1", ExpectedVersion::no_stream(), big);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.status().code(), StatusCode::already_exists);
+  EXPECT_NE(failed.status().message().find(taken[0].id), std::string::npos)
+      << failed.status().to_string();
+  EXPECT_EQ(store->head_position(), 0);
+  EXPECT_EQ(store->read_stream("big-1", 0, 1000, ReadDirection::forwards).status().code(),
+            StatusCode::not_found);
+
+  big[69].id = new_uuid_v7();
+  auto ok = store->append("big-1", ExpectedVersion::no_stream(), big);
+  ASSERT_TRUE(ok) << ok.status().to_string();
+  EXPECT_EQ(*ok, (AppendResult{1, 100, 99}));
+  auto retry = store->append("big-1", ExpectedVersion::no_stream(), big);
+  ASSERT_TRUE(retry) << retry.status().to_string();
+  EXPECT_EQ(*retry, *ok);
+  auto back = store->read_stream("big-1", 0, 1000, ReadDirection::forwards);
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back->size(), 100u);
+  for (std::size_t i = 0; i < back->size(); ++i) {
+    EXPECT_EQ((*back)[i].id, big[i].id);
+    EXPECT_EQ((*back)[i].payload, big[i].payload);
+    EXPECT_EQ((*back)[i].version, static_cast<std::int64_t>(i));
+    EXPECT_EQ((*back)[i].position, static_cast<std::int64_t>(i) + 1);
+  }
+  EXPECT_EQ(store->head_position(), 100);
+}
+
 TEST_F(SqliteStore, TransactCallbackWritingThroughTheStoreFailsInsteadOfDeadlocking) {
   auto store = must_open();
   ASSERT_TRUE(store);
