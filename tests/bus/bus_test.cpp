@@ -2,6 +2,7 @@
 // sqlite).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <map>
@@ -444,8 +445,8 @@ TEST(EventBus, ARetryingStreamBlocksNeitherOtherStreamsNorOtherHandlers) {
   ASSERT_TRUE(bus.publish("bad-1", ExpectedVersion::any(), {ev("A")}).is_ok());  // waits behind its stream
   ASSERT_TRUE(eventually([&] { return stuck->handled_count() == 5 && other->handled_count() == 7; }));
   for (const auto& e : stuck->handled()) EXPECT_NE(e.stream_id, "bad-1");
+  ASSERT_TRUE(eventually([&] { return bus.handler_status("stuck")->state == HandlerState::retrying; }));
   auto st = bus.handler_status("stuck");
-  EXPECT_EQ(st->state, HandlerState::retrying);
   EXPECT_EQ(st->checkpoint, 0);  // never past the retrying event
   EXPECT_EQ(st->lag, 7);
   auto report = bus.stop(std::chrono::steady_clock::now() + 5s);
@@ -732,9 +733,11 @@ TEST(EventBus, StopReportsAHandlerStillInFlightAtTheDeadline) {
   ASSERT_TRUE(bus->start().is_ok());
   ASSERT_TRUE(bus->publish("s-1", ExpectedVersion::any(), {ev("A"), ev("A")}).is_ok());
   ASSERT_TRUE(eventually([&] { return inside.load() && quick->handled_count() == 2; }));
-  auto report = bus->stop(std::chrono::steady_clock::now() + 50ms);
+  auto report = bus->stop(std::chrono::steady_clock::now() + 300ms);
   EXPECT_FALSE(report.clean);
-  EXPECT_EQ(report.unfinished, std::vector<std::string>{"stuck"});
+  // "quick" normally stops in time too; on a very loaded machine it might not, so only "stuck"
+  // is certain to be listed.
+  EXPECT_NE(std::find(report.unfinished.begin(), report.unfinished.end(), "stuck"), report.unfinished.end());
   EXPECT_EQ(report.pending_events, 2);  // both events are still unhandled by "stuck"
   EXPECT_EQ(bus->stop(std::chrono::steady_clock::now()).unfinished, report.unfinished);  // idempotent
   release.set_value();
@@ -766,7 +769,7 @@ TEST(EventBus, WithLeasesOnlyOneInstanceRunsAHandlerAndAnotherTakesOver) {
   auto store = memory_store();
   BusOptions o = fast_bus();
   o.use_leases = true;
-  o.lease_ttl = 200ms;
+  o.lease_ttl = 3s;  // long enough that a loaded machine cannot stall a renewal past it
   o.instance_id = "a";
   auto bus_a = std::make_unique<EventBus>(store, o);
   o.instance_id = "b";
