@@ -266,13 +266,15 @@ TEST_F(SqliteStore, QueuedAppendsCommitAsOneGroupAndAFailingOneDoesNotSinkTheOth
       results[i] = store->append("g-" + std::to_string(i), expected, batches[i]);
     });
   }
-  // Wait (no timing assumption: only for the requests to be queued) until all are queued.
-  for (;;) {
+  // Wait until all are queued (a generous bound only turns a hang into a failure).
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  bool all_queued = false;
+  while (!all_queued && std::chrono::steady_clock::now() < deadline) {
     auto c = detail::sqlite_counters(*store);
-    ASSERT_TRUE(c);
-    if (c->queued_writes == kAppends) break;
-    std::this_thread::sleep_for(1ms);
+    all_queued = c && c->queued_writes == kAppends;
+    if (!all_queued) std::this_thread::sleep_for(1ms);
   }
+  EXPECT_TRUE(all_queued) << "the appends never queued behind the held transaction";
   const std::int64_t commits_before = detail::sqlite_counters(*store)->commits;
   {
     std::lock_guard lk(mu);
