@@ -331,9 +331,13 @@ class PostgresEventStore final : public EventStore {
     }
     if (closed_flag_.load()) return closed_error();
     const bool filtered = !filter.empty();
-    const std::int64_t window_end = !filtered || from_position > kInt64Max - kFilteredScanWindow
-                                        ? kInt64Max
-                                        : from_position + kFilteredScanWindow;
+    // Positions are gap-free, so without a filter [from, from + max_count) holds exactly the
+    // events wanted. Bounding the range that tightly also keeps the plan cheap when the planner
+    // has no statistics yet (a new store): it then guesses a range matches few rows and may sort
+    // the whole range instead of walking the index in order.
+    const std::int64_t window = filtered ? kFilteredScanWindow : clamp_count(max_count);
+    const std::int64_t window_end =
+        from_position > kInt64Max - window ? kInt64Max : from_position + window;
     // One statement, hence one snapshot: the head and the events agree.
     Params p;
     p.add(from_position).add(window_end).add(clamp_count(max_count));
