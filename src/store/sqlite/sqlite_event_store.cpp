@@ -4,8 +4,11 @@
 // letter, lease, transact) is a request queued to it. The writer takes all pending requests, runs
 // them in one transaction — each inside its own SAVEPOINT so that each succeeds or fails on its own
 // — and COMMITs once: with synchronous=FULL that is one fsync for the whole group (group commit).
-// Positions are assigned by the writer, which knows the head; an append that fails rolls back to its
-// savepoint and gives its positions back, so positions stay gap-free.
+// Positions are assigned by the writer, which reads the head under the write lock at the start of
+// each group (so even another process writing the same file cannot make positions collide); an
+// append that fails rolls back to its savepoint and gives its positions back, so positions stay
+// gap-free. Checkpoints (WAL -> database) run on a thread and connection of their own, woken by the
+// WAL hook, so commits never pay for them.
 //
 // transact() runs its callback on the writer thread too, inside the group's transaction. We chose
 // that over a second write connection with BEGIN IMMEDIATE because two write connections contend
@@ -17,7 +20,8 @@
 //
 // A failed COMMIT fails every request of its group and poisons the store: later writes return
 // failed_precondition carrying the original error (as leveldb does after a failed sync), because
-// after a failed fsync we cannot know what reached the disk.
+// after a failed fsync we cannot know what reached the disk. (After reopening, such an append may
+// or may not be there; retrying it with the same ids and expected version is safe either way.)
 //
 // Reads. Readers use a small pool of their own connections (options.reader_connections), each with
 // cached prepared statements. The writer publishes the head (last readable position) only after
