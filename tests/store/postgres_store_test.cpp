@@ -266,6 +266,42 @@ TEST_F(PostgresStoreTest, NestedStoreCallsInsideManyTransactionsDoNotExhaustTheP
   }
 }
 
+// A sparse filter examines a bounded window per call and still makes progress.
+TEST_F(PostgresStoreTest, FilteredReadAllAdvancesThroughABoundedWindow) {
+  detail::PostgresOptions small_window;
+  small_window.filtered_scan_window = 10;
+  auto store = open(small_window);
+  ASSERT_TRUE(store);
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(store->append("s-" + std::to_string(i % 3), ExpectedVersion::any(),
+                              {event(i == 25 ? "Rare" : "Common")})
+                    .is_ok());
+  }
+  ReadFilter rare;
+  rare.event_types = {"Rare"};
+  auto first = store->read_all(0, 5, rare);
+  ASSERT_TRUE(first.is_ok()) << first.status().to_string();
+  EXPECT_TRUE(first->events.empty());
+  EXPECT_EQ(first->next_position, 10);
+  EXPECT_FALSE(first->end_of_log);
+
+  std::vector<std::int64_t> found;
+  std::int64_t next = first->next_position;
+  int calls = 1;
+  for (;;) {
+    auto slice = store->read_all(next, 5, rare);
+    ASSERT_TRUE(slice.is_ok());
+    ++calls;
+    for (const auto& e : slice->events) found.push_back(e.position);
+    ASSERT_GT(slice->next_position, next) << "no progress";
+    next = slice->next_position;
+    if (slice->end_of_log) break;
+  }
+  EXPECT_EQ(found, std::vector<std::int64_t>{25});
+  EXPECT_EQ(next, 30);
+  EXPECT_EQ(calls, 3);
+}
+
 TEST_F(PostgresStoreTest, OpenAppliesMigrationsAndRecordsTheSchemaVersion) {
   {
     auto store = open();

@@ -40,9 +40,6 @@ using pg::Params;
 using pg::Rows;
 
 constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
-// A filtered read_all examines at most this many positions per call, so a sparse filter costs a
-// bounded scan and still makes progress through next_position.
-constexpr std::int64_t kFilteredScanWindow = 100'000;
 // Limits of one group-commit batch (a single append may exceed them and then goes alone).
 constexpr std::size_t kBatchMaxEvents = 20'000;
 constexpr std::size_t kBatchMaxBytes = 32u << 20;
@@ -335,7 +332,8 @@ class PostgresEventStore final : public EventStore {
     // events wanted. Bounding the range that tightly also keeps the plan cheap when the planner
     // has no statistics yet (a new store): it then guesses a range matches few rows and may sort
     // the whole range instead of walking the index in order.
-    const std::int64_t window = filtered ? kFilteredScanWindow : clamp_count(max_count);
+    const std::int64_t window =
+        filtered ? std::max<std::int64_t>(1, pg_options_.filtered_scan_window) : clamp_count(max_count);
     const std::int64_t window_end =
         from_position > kInt64Max - window ? kInt64Max : from_position + window;
     // One statement, hence one snapshot: the head and the events agree.
@@ -414,7 +412,9 @@ class PostgresEventStore final : public EventStore {
   }
 
   Status wait_for(std::int64_t after_position, std::chrono::milliseconds timeout) override {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    // Capped so that "wait practically forever" cannot overflow the deadline.
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::min(timeout, std::chrono::milliseconds(std::chrono::hours(24 * 365)));
     std::unique_lock lock(head_mu_);
     if (waiters_++ == 0) wake_listener();
     const bool woken = head_cv_.wait_until(lock, deadline, [&] {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -16,6 +17,10 @@ struct PostgresOptions {
   // How often a store polls the head position while some wait_for is blocked, as a fallback for
   // a lost notification (a dropped LISTEN connection, a writer that did not notify).
   std::chrono::milliseconds poll_interval{250};
+  // A filtered read_all examines at most this many positions per call, so that a sparse filter
+  // costs a bounded scan and still advances next_position (end_of_log stays false until the
+  // window reaches the head).
+  std::int64_t filtered_scan_window = 100'000;
 };
 
 // The PostgreSQL backend ("postgres://user:pass@host:port/db" or "postgresql://…"), on libpq.
