@@ -3,8 +3,12 @@
 // and poisoning after a failed commit (through a fault-injecting SQLite VFS).
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <signal.h>
 #include <stdlib.h>  // mkdtemp
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -13,6 +17,7 @@
 #include <fstream>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -590,6 +595,73 @@ TEST_F(SqliteStore, AppendsByAnotherWriterOfTheSameFileKeepPositionsGapFree) {
   ASSERT_TRUE(stats);
   EXPECT_EQ(stats->total_events, 6);
   EXPECT_EQ(stats->stream_count, 2);
+}
+
+// ---- a killed process loses nothing it acknowledged ----
+
+TEST_F(SqliteStore, AcknowledgedAppendsSurviveSigkill) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The child appends from 4 threads and reports every acknowledged append's last position and
+    // first event id until it is killed. No gtest macros here: this is another process.
+    close(fds[0]);
+    auto store = open_store("sqlite://" + path_);
+    if (!store) _exit(2);
+    std::mutex pipe_mu;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0;; ++i) {
+          auto batch = events(1 + i % 3);
+          auto r = (*store)->append("k-" + std::to_string(t), ExpectedVersion::any(), batch);
+          if (!r) _exit(3);
+          const std::string line = std::to_string(r->last_position) + " " + batch[0].id + "\n";
+          std::lock_guard lk(pipe_mu);
+          if (write(fds[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) _exit(4);
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    _exit(0);
+  }
+  close(fds[1]);
+  // Read acknowledgements until enough arrived, then kill the child mid-flight.
+  std::string acks;
+  char buf[4096];
+  int lines = 0;
+  while (lines < 300) {
+    ssize_t n = read(fds[0], buf, sizeof buf);
+    if (n <= 0) break;
+    acks.append(buf, static_cast<std::size_t>(n));
+    lines = static_cast<int>(std::count(acks.begin(), acks.end(), '\n'));
+  }
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  // Drain what was acknowledged before the kill landed.
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) acks.append(buf, static_cast<std::size_t>(n));
+  close(fds[0]);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the child exited on its own with status " << status;
+  ASSERT_GE(lines, 300);
+
+  auto store = must_open();
+  ASSERT_TRUE(store);
+  const auto all = read_everything(*store, 1000);  // also checks the log is gap-free
+  std::set<std::string> ids;
+  for (const auto& e : all) ids.insert(e.id);
+  std::istringstream in(acks);
+  std::int64_t last = 0;
+  std::string id;
+  int checked = 0;
+  while (in >> last >> id) {
+    EXPECT_LE(last, store->head_position());
+    EXPECT_EQ(ids.count(id), 1u) << "acknowledged event " << id << " was lost";
+    ++checked;
+  }
+  EXPECT_GE(checked, 300);
 }
 
 // ---- a failed commit poisons the store ----
