@@ -367,6 +367,8 @@ TEST(EventBus, LanesKeepEachStreamInOrderAndHaveOneCheckpointEach) {
       for (std::size_t i = 0; i < v.size(); ++i) EXPECT_EQ(v[i], static_cast<std::int64_t>(i)) << stream;
     }
   }
+  // Every lane also reads past the other lanes' events; wait for the slowest one.
+  ASSERT_TRUE(eventually([&] { return bus.handler_status("laned")->checkpoint == 240; }));
   (void)bus.stop(std::chrono::steady_clock::now() + 5s);
   for (int lane = 0; lane < 4; ++lane) {
     auto cp = store->load_checkpoint("laned#" + std::to_string(lane) + "/4");
@@ -392,6 +394,7 @@ TEST(EventBus, ChangingTheLaneCountResumesEveryLaneFromTheLowestOldCheckpoint) {
   ASSERT_TRUE(bus.start().is_ok());
   // Positions 3..7 are redelivered to the new lanes; nothing before 3, nothing skipped.
   ASSERT_TRUE(eventually([&] { return h->handled_count() == 5; }));
+  ASSERT_TRUE(eventually([&] { return bus.handler_status("h")->checkpoint == 8; }));
   (void)bus.stop(std::chrono::steady_clock::now() + 5s);
   std::set<std::int64_t> positions;
   for (const auto& e : h->handled()) positions.insert(e.position);
