@@ -324,6 +324,28 @@ TEST_F(PostgresStoreTest, OpenAppliesMigrationsAndRecordsTheSchemaVersion) {
   EXPECT_EQ(rows->i64(0, 0), 1);
 }
 
+TEST_F(PostgresStoreTest, ConcurrentOpenersOfANewSchemaMigrateItOnce) {
+  constexpr int kThreads = 4;
+  std::vector<Result<std::unique_ptr<EventStore>>> stores;
+  for (int t = 0; t < kThreads; ++t) stores.emplace_back(Status::internal("not run"));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] { stores[t] = detail::open_postgres_store(url_, StoreOptions{}); });
+  }
+  for (auto& th : threads) th.join();
+  for (auto& s : stores) ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  ASSERT_TRUE((*stores[0])->append("s-1", ExpectedVersion::no_stream(), {event()}).is_ok());
+  auto v = (*stores[3])->stream_version("s-1");
+  ASSERT_TRUE(v.is_ok());
+  EXPECT_EQ(*v, 0);
+  pg::Conn c = raw();
+  ASSERT_TRUE(c);
+  auto rows = pg::exec(c.get(), "SELECT version FROM herald_schema_version");
+  ASSERT_TRUE(rows.is_ok());
+  ASSERT_EQ(rows->size(), 1);
+  EXPECT_EQ(rows->i64(0, 0), pg::kSchemaVersion);
+}
+
 TEST_F(PostgresStoreTest, OpenRefusesASchemaNewerThanThisBuildWithCorruption) {
   { ASSERT_TRUE(open()); }
   pg::Conn c = raw();
@@ -417,7 +439,10 @@ TEST_F(PostgresStoreTest, LostConnectionsGiveUnavailableThenRecover) {
   // The store's URL: same schema, our own role, so that only its connections are cut.
   std::string url = url_;
   url.replace(url.find("://") + 3, url.find('@') - url.find("://") - 3, role);
-  auto store = open({}, url);
+  // No polling: after the outage only a reconnected LISTEN can wake a waiter.
+  detail::PostgresOptions no_polling;
+  no_polling.poll_interval = 3600s;
+  auto store = open(no_polling, url);
   ASSERT_TRUE(store);
   ASSERT_TRUE(store->append("s-1", ExpectedVersion::no_stream(), {event()}).is_ok());
   ASSERT_TRUE(store->read_all(0, 10).is_ok());
@@ -443,6 +468,17 @@ TEST_F(PostgresStoreTest, LostConnectionsGiveUnavailableThenRecover) {
   auto all = store->read_all(0, 10);
   ASSERT_TRUE(all.is_ok()) << all.status().to_string();
   EXPECT_EQ(all->events.size(), 2u);
+
+  // The listener reconnected: another store's append wakes a waiter of this one.
+  auto other = open();
+  ASSERT_TRUE(other);
+  const std::int64_t head = store->head_position();
+  Status woke = Status::internal("not run");
+  std::thread waiter([&] { woke = store->wait_for(head, 60s); });
+  ASSERT_TRUE(other->append("s-2", ExpectedVersion::any(), {event()}).is_ok());
+  waiter.join();
+  EXPECT_TRUE(woke.is_ok()) << woke.to_string();
+  other.reset();
 
   store.reset();
   (void)pg::exec_simple(admin.get(), ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

@@ -900,7 +900,11 @@ class PostgresEventStore final : public EventStore {
         }
       }
       const bool waiting = waiters_.load() > 0;
-      const auto interval = waiting ? pg_options_.poll_interval : std::chrono::milliseconds(1000);
+      constexpr std::chrono::milliseconds kIdle{1000};
+      // Without a connection, retry it at least every second whatever the poll interval is.
+      const auto interval = !conn     ? std::min(pg_options_.poll_interval, kIdle)
+                            : waiting ? pg_options_.poll_interval
+                                      : kIdle;
       pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {conn ? PQsocket(conn.get()) : -1, POLLIN, 0}};
       const int ready = ::poll(fds, conn ? 2 : 1, static_cast<int>(interval.count()));
       if (closed_flag_.load()) break;
