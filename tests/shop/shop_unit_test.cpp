@@ -328,6 +328,31 @@ TEST_F(ShopHarness, CheckoutWithoutOrderIsCompletedByHandler) {
   EXPECT_EQ(o.total_cents, 300);
 }
 
+TEST_F(ShopHarness, ReservationInterruptedHalfwayResumesWithoutDoubleReserving) {
+  const std::string user = new_user("i@example.com");
+  const std::string a = new_product("A", 100, 5);
+  const std::string b = new_product("B", 100, 5);
+  add_to_cart(user, a, 2);
+  add_to_cart(user, b, 3);
+  auto id = shop::orders::place_order(*store, user, "tok_ok", {});
+  ASSERT_TRUE(id.is_ok());
+  // As if inventory.reservations had reserved A and then the process died: the request is in the
+  // store, one stock reservation is, the outcome is not.
+  ASSERT_TRUE(shop::inventory::request_reservation(*store, *id, {{a, 2}, {b, 3}}, {}, "").is_ok());
+  ASSERT_TRUE(shop::inventory::stock_repository(*store)
+                  .execute(a, [&](shop::inventory::Stock& s) { return s.reserve(*id, 2, ""); })
+                  .is_ok());
+  EXPECT_TRUE(pump().empty());
+  EXPECT_EQ(order(*id).status, shop::orders::OrderStatus::confirmed);
+  EXPECT_EQ(stock(a).sold, 2);
+  EXPECT_EQ(stock(a).available(), 3);
+  EXPECT_EQ(stock(b).sold, 3);
+  auto stats = store->stats();
+  ASSERT_TRUE(stats.is_ok());
+  EXPECT_EQ(stats->events_by_type["StockReserved"], 2);
+  EXPECT_EQ(stats->events_by_type["InventoryReservationRequested"], 1);
+}
+
 TEST_F(ShopHarness, StockAggregateReservationsAreIdempotent) {
   const std::string a = new_product("A", 100, 3);
   auto repo = shop::inventory::stock_repository(*store);
@@ -343,6 +368,15 @@ TEST_F(ShopHarness, StockAggregateReservationsAreIdempotent) {
   EXPECT_EQ(s->on_hand, 1);
   EXPECT_EQ(s->sold, 2);
   EXPECT_EQ(s->reserved(), 0);
+}
+
+TEST(Smtp, UnreachableServerIsRetryable) {
+  // Nothing listens on port 1 of loopback: the connection is refused at once.
+  shop::notifications::SmtpMailer smtp("smtp://127.0.0.1:1");
+  shop::notifications::Email mail{"0190aaaa-0000-8000-8000-000000000002", "shop@x", "a@b.c", "Hi", "body"};
+  Status s = smtp.send(mail);
+  EXPECT_EQ(s.code(), StatusCode::unavailable) << s.to_string();
+  EXPECT_TRUE(herald::RetryPolicy{}.is_retryable(s));
 }
 
 TEST(Outbox, WritesOneFilePerMessageId) {
