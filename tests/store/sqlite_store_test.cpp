@@ -473,6 +473,22 @@ TEST_F(SqliteStore, DirectoryThatCannotBeCreatedIsUnavailable) {
   EXPECT_EQ(store.status().code(), StatusCode::unavailable) << store.status().to_string();
 }
 
+TEST_F(SqliteStore, WaitForWithAnEndlessTimeoutStillWakesAndCancels) {
+  auto store = must_open();
+  ASSERT_TRUE(store);
+  Status woken = Status::internal("not run");
+  std::thread waiter([&] { woken = store->wait_for(-1, std::chrono::milliseconds::max()); });
+  ASSERT_TRUE(store->append("w-1", ExpectedVersion::any(), events(1)));
+  waiter.join();
+  EXPECT_TRUE(woken) << woken.to_string();
+
+  Status cancelled = Status::internal("not run");
+  std::thread second([&] { cancelled = store->wait_for(0, std::chrono::milliseconds::max()); });
+  store->close();
+  second.join();
+  EXPECT_EQ(cancelled.code(), StatusCode::cancelled) << cancelled.to_string();
+}
+
 // ---- reopening, and reads that cross from the disk into the cache ----
 
 TEST_F(SqliteStore, ReopenKeepsEverythingAndPagesCrossTheCacheBoundary) {

@@ -122,8 +122,10 @@ constexpr const char* kReadAllOfStream =
 
 constexpr const char* kStreamCount = "SELECT count(*) FROM streams";
 constexpr const char* kTypeCounts = "SELECT type, count FROM event_type_counts WHERE count > 0";
+// Two subqueries: SQLite answers a lone min() or max() from the B-tree's edge, both in one
+// SELECT by scanning the table.
 constexpr const char* kFirstLast =
-    "SELECT min(position), max(position) FROM events";
+    "SELECT (SELECT min(position) FROM events), (SELECT max(position) FROM events)";
 constexpr const char* kRecordedAt = "SELECT recorded_at FROM events WHERE position = ?1";
 
 constexpr const char* kLoadCheckpoint = "SELECT position FROM checkpoints WHERE subscription = ?1";
@@ -584,7 +586,7 @@ class SqliteEventStore final : public EventStore {
     s.bind(2, head);
     s.bind(3, clamp_limit(scan));
     slice.next_position = from_position;
-    slice.events.reserve(std::min<std::size_t>(max_count, 65536));
+    if (!filtered) slice.events.reserve(std::min<std::size_t>(max_count, 65536));
     std::size_t examined = 0;
     RecordedEvent scratch;
     int rc = SQLITE_DONE;
@@ -675,6 +677,8 @@ class SqliteEventStore final : public EventStore {
   }
 
   Status wait_for(std::int64_t after_position, std::chrono::milliseconds timeout) override {
+    // A year stands in for "forever": steady_clock::now() + milliseconds::max() would overflow.
+    timeout = std::min(timeout, std::chrono::milliseconds(std::chrono::hours(24 * 366)));
     std::unique_lock lk(head_mu_);
     bool woke = head_cv_.wait_for(lk, timeout, [&] {
       return closed_.load() || head_.load() > after_position;
