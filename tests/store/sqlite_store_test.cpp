@@ -535,6 +535,31 @@ TEST_F(SqliteStore, ReopenKeepsEverythingAndPagesCrossTheCacheBoundary) {
   EXPECT_TRUE(late->end_of_log);
   EXPECT_EQ(late->next_position, 500);
 
+  // A stream filter paged from arbitrary positions, on disk and in the cache.
+  for (std::int64_t from : {0, 1, 29, 30, 31, 205, 449, 450, 451, 499, 500}) {
+    SCOPED_TRACE("from " + std::to_string(from));
+    ReadFilter s1;
+    s1.stream_id = "s-1";
+    std::vector<std::int64_t> expected;
+    for (std::int64_t p = from; p < 500; ++p) {
+      // Before the reopen batch i went to s-(i % 3); after it, batch 30 + j went to s-(j % 3).
+      const std::int64_t batch = p / 10;
+      const std::int64_t stream = batch < 30 ? batch % 3 : (batch - 30) % 3;
+      if (stream == 1) expected.push_back(p);
+    }
+    std::vector<std::int64_t> got;
+    std::int64_t next = from;
+    for (int guard = 0; guard < 1000; ++guard) {
+      auto page = store->read_all(next, 7, s1);
+      ASSERT_TRUE(page) << page.status().to_string();
+      for (const auto& e : page->events) got.push_back(e.position);
+      next = page->next_position;
+      if (page->end_of_log) break;
+    }
+    EXPECT_EQ(got, expected);
+    EXPECT_EQ(next, std::max<std::int64_t>(from, 500));
+  }
+
   auto stats = store->stats();
   ASSERT_TRUE(stats);
   EXPECT_EQ(stats->total_events, 500);
