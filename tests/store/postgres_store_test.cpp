@@ -302,6 +302,27 @@ TEST_F(PostgresStoreTest, FilteredReadAllAdvancesThroughABoundedWindow) {
   EXPECT_EQ(calls, 3);
 }
 
+// A statement the database rejects aborts the PostgreSQL transaction; work that ignores the
+// error and returns ok must not be told that it committed.
+TEST_F(PostgresStoreTest, TransactReportsAStatementFailureThatWorkIgnored) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  Status ignored;
+  Status result = store->transact([&](StoreTransaction& txn) -> Status {
+    HERALD_RETURN_IF_ERROR(txn.put_document("docs", "good", R"({"a":1})"));
+    ignored = txn.put_document("docs", "bad\xff\xfe", R"({"a":2})");  // not UTF-8
+    return Status::ok();
+  });
+  EXPECT_EQ(ignored.code(), StatusCode::invalid_argument) << ignored.to_string();
+  EXPECT_EQ(result.code(), StatusCode::invalid_argument) << result.to_string();
+  Status read = store->transact([&](StoreTransaction& txn) -> Status {
+    auto doc = txn.get_document("docs", "good");
+    EXPECT_EQ(doc.status().code(), StatusCode::not_found) << "the aborted transaction committed";
+    return Status::ok();
+  });
+  EXPECT_TRUE(read.is_ok()) << read.to_string();
+}
+
 TEST_F(PostgresStoreTest, OpenAppliesMigrationsAndRecordsTheSchemaVersion) {
   {
     auto store = open();

@@ -25,6 +25,7 @@
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
 #include <unordered_set>
 
@@ -122,6 +123,8 @@ class PgTransaction final : public StoreTransaction {
 
   // SQLSTATE of the last failed statement ("" when none failed), to decide on a retry.
   const std::string& last_sqlstate() const { return last_state_; }
+  // The error of the first failed statement (ok when none failed).
+  const Status& first_error() const { return first_error_; }
 
   Result<bool> inbox_record(std::string_view handler, std::string_view event_id) override {
     HERALD_RETURN_IF_ERROR(check_name("inbox handler", handler));
@@ -205,11 +208,13 @@ class PgTransaction final : public StoreTransaction {
     last_state_ = pg::sqlstate(r);
     Status s = pg::error_status(conn_, r, what);
     PQclear(r);
+    if (first_error_.is_ok()) first_error_ = s;
     return s;
   }
 
   PGconn* conn_;
   std::string last_state_;
+  Status first_error_;
 };
 
 // Statements run on every connection of a store.
@@ -252,8 +257,12 @@ class PostgresEventStore final : public EventStore {
     }
     wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd_ < 0) return Status::internal("eventfd failed");
-    writer_ = std::thread([this] { writer_loop(); });
-    listener_ = std::thread([this] { listener_loop(); });
+    try {
+      writer_ = std::thread([this] { writer_loop(); });
+      listener_ = std::thread([this] { listener_loop(); });
+    } catch (const std::system_error& e) {
+      return Status::internal(std::string("cannot start the store's threads: ") + e.what());
+    }
     return {};
   }
 
@@ -457,6 +466,12 @@ class PostgresEventStore final : public EventStore {
         status = Status::internal(std::string("transaction work threw: ") + e.what());
       } catch (...) {
         status = Status::internal("transaction work threw a non-standard exception");
+      }
+      if (status.is_ok() && PQtransactionStatus(c) == PQTRANS_INERROR) {
+        // `work` went on after one of its statements failed: COMMIT would silently roll back.
+        status = txn.first_error().is_ok()
+                     ? Status::internal("transaction aborted by the database")
+                     : txn.first_error();
       }
       if (status.is_ok()) {
         PGresult* r = PQexec(c, "COMMIT");
@@ -754,7 +769,13 @@ class PostgresEventStore final : public EventStore {
           queue_.pop_front();
         }
       }
-      std::vector<Result<AppendResult>> results = run_batch(batch);
+      std::vector<Result<AppendResult>> results;
+      try {
+        results = run_batch(batch);
+      } catch (const std::exception& e) {
+        // Nothing may escape this thread, and every waiting appender must get an answer.
+        results.assign(batch.size(), Status::internal(std::string("append batch threw: ") + e.what()));
+      }
       std::int64_t last = -1;
       for (const auto& r : results) {
         if (r) last = std::max(last, r->last_position);
