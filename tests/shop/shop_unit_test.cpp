@@ -57,7 +57,8 @@ class ShopHarness : public ::testing::Test {
     ASSERT_TRUE(s.is_ok());
     store = std::move(*s);
     mailer = std::make_shared<CountingMailer>();
-    handlers = {shop::carts::make_initialize_cart_handler(),
+    handlers = {shop::users::make_complete_registration_handler(),
+                shop::carts::make_initialize_cart_handler(),
                 shop::carts::make_cart_view_handler(),
                 shop::catalog::make_products_view_handler(),
                 shop::inventory::make_reservations_handler(),
@@ -170,6 +171,24 @@ TEST_F(ShopHarness, ConcurrentRegistrationsOfOneAddressHaveOneWinner) {
   ASSERT_TRUE(stats.is_ok());
   EXPECT_EQ(stats->events_by_type["UserRegistered"], 1);
   EXPECT_EQ(stats->events_by_type["EmailClaimed"], 1);
+}
+
+TEST_F(ShopHarness, ClaimWithoutUserIsCompletedByHandler) {
+  // A crash between the e-mail claim and UserRegistered: the claim alone leads to the user.
+  const std::string user_id = "01a2a2a2-2222-7000-8000-000000000002";
+  ASSERT_TRUE(store->append("email-late@example.com", herald::ExpectedVersion::no_stream(),
+                            {herald::to_event(shop::users::EmailClaimed{"late@example.com", user_id, "Late"})})
+                  .is_ok());
+  EXPECT_TRUE(pump().empty());
+  auto u = shop::users::user_repository(*store).get(user_id);
+  ASSERT_TRUE(u.is_ok()) << u.status().to_string();
+  EXPECT_EQ(u->email, "late@example.com");
+  EXPECT_EQ(u->name, "Late");
+  EXPECT_TRUE(shop::carts::cart_repository(*store).load(user_id)->initialized);
+  EXPECT_EQ(mailer->recipients(), std::vector<std::string>{"late@example.com"});
+  // The address stays taken.
+  EXPECT_EQ(shop::users::register_user(*store, "late@example.com", "Again", {}).status().code(),
+            StatusCode::already_exists);
 }
 
 TEST_F(ShopHarness, InvalidRegistrationWritesNothing) {

@@ -2,18 +2,20 @@
 
 #include "common/common.h"
 #include "herald/id.h"
+#include "herald/typed_handler.h"
 
 namespace shop::users {
 
 using herald::Status;
 namespace http = herald::http;
 
-Status User::register_user(const std::string& user_id, const std::string& mail, const std::string& display) {
+Status User::register_user(const std::string& user_id, const std::string& mail, const std::string& display,
+                           std::string event_id) {
   if (!is_new()) return Status::already_exists("user " + id() + " is already registered");
   if (display.empty() || display.size() > 200) {
     return Status::invalid_argument("field 'name' must be 1 to 200 characters");
   }
-  return record(UserRegistered{user_id, mail, display});
+  return record(UserRegistered{user_id, mail, display}, std::move(event_id));
 }
 
 Status User::apply(const herald::RecordedEvent& e, const nlohmann::json& p) {
@@ -27,6 +29,25 @@ Status User::apply(const herald::RecordedEvent& e, const nlohmann::json& p) {
 
 nlohmann::json User::to_json() const { return {{"id", id()}, {"email", email}, {"name", name}}; }
 
+namespace {
+
+// Writes the UserRegistered that `claim` implies unless the user exists. Its id derives from the
+// user id, so the HTTP path and the handler write the identical event.
+Status complete_registration(herald::EventStore& store, const EmailClaimed& claim,
+                             const herald::EventMetadata& metadata) {
+  return user_repository(store)
+      .execute(claim.user_id,
+               [&](User& u) -> Status {
+                 if (!u.is_new()) return {};
+                 return u.register_user(claim.user_id, claim.email, claim.name,
+                                        herald::derived_uuid("users.registration", claim.user_id));
+               },
+               metadata)
+      .status();
+}
+
+}  // namespace
+
 herald::Result<std::string> register_user(herald::EventStore& store, std::string_view email,
                                           std::string_view name, const herald::EventMetadata& metadata) {
   auto normalized = normalize_email(email);
@@ -35,7 +56,7 @@ herald::Result<std::string> register_user(herald::EventStore& store, std::string
     return Status::invalid_argument("field 'name' must be 1 to 200 characters");
   }
   const std::string user_id = herald::new_uuid_v7();
-  herald::EventData claim = herald::to_event(EmailClaimed{*normalized, user_id}, metadata);
+  herald::EventData claim = herald::to_event(EmailClaimed{*normalized, user_id, std::string(name)}, metadata);
   claim.metadata.extra["schema"] = "1";
   auto claimed = store.append("email-" + *normalized, herald::ExpectedVersion::no_stream(), {claim});
   if (!claimed) {
@@ -44,20 +65,27 @@ herald::Result<std::string> register_user(herald::EventStore& store, std::string
     }
     return claimed.status();
   }
-  auto repo = user_repository(store);
-  auto user = repo.load(user_id);
-  if (!user) return user.status();
-  HERALD_RETURN_IF_ERROR(user->register_user(user_id, *normalized, std::string(name)));
-  auto saved = repo.save(*user, metadata);
-  if (!saved) return saved.status();
+  HERALD_RETURN_IF_ERROR(complete_registration(store, EmailClaimed{*normalized, user_id, std::string(name)}, metadata));
   return user_id;
 }
 
 namespace {
 
+class CompleteRegistration final : public herald::BaseEventHandler<EmailClaimed> {
+ public:
+  std::string name() const override { return "users.complete_registration"; }
+  Status on(const EmailClaimed& e, const herald::RecordedEvent& raw, herald::HandlerContext& ctx) override {
+    return complete_registration(ctx.store(), e, caused_by(raw, name()));
+  }
+};
+
 class UsersModule final : public herald::Module {
  public:
   std::string name() const override { return "users"; }
+
+  Status register_handlers(herald::HandlerRegistrar& r, herald::ModuleContext&) override {
+    return r.add(make_complete_registration_handler());
+  }
 
   Status register_routes(http::Router& router, herald::ModuleContext& ctx) override {
     herald::EventStore* store = &ctx.store();
@@ -84,6 +112,9 @@ class UsersModule final : public herald::Module {
 
 }  // namespace
 
+std::shared_ptr<herald::EventHandler> make_complete_registration_handler() {
+  return std::make_shared<CompleteRegistration>();
+}
 std::unique_ptr<herald::Module> make_module() { return std::make_unique<UsersModule>(); }
 
 }  // namespace shop::users

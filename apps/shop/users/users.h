@@ -2,7 +2,9 @@
 //
 // Streams: "user-<id>" (UserRegistered) and "email-<normalized address>" (EmailClaimed). The claim
 // is appended with ExpectedVersion::no_stream() before the user, so the store — not a
-// check-then-act — decides which of two concurrent registrations of one address wins.
+// check-then-act — decides which of two concurrent registrations of one address wins. The claim
+// carries the whole registration: "users.complete_registration" appends the same UserRegistered
+// (same derived id) when a crash came between the two appends, so a claim never stays orphaned.
 #pragma once
 
 #include <memory>
@@ -17,8 +19,9 @@ struct EmailClaimed {
   static constexpr std::string_view kType = "EmailClaimed";
   std::string email;
   std::string user_id;
+  std::string name;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EmailClaimed, email, user_id)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EmailClaimed, email, user_id, name)
 
 struct UserRegistered {
   static constexpr std::string_view kType = "UserRegistered";
@@ -31,7 +34,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(UserRegistered, user_id, email, name)
 class User final : public herald::AggregateRoot {
  public:
   // invalid_argument for an empty or over-long name; already_exists when registered before.
-  herald::Status register_user(const std::string& user_id, const std::string& email, const std::string& name);
+  herald::Status register_user(const std::string& user_id, const std::string& email, const std::string& name,
+                               std::string event_id = {});
 
   std::string email;
   std::string name;
@@ -49,6 +53,9 @@ inline herald::Repository<User> user_repository(herald::EventStore& store) {
 // malformed e-mail or name; already_exists when the address is taken; store errors.
 herald::Result<std::string> register_user(herald::EventStore& store, std::string_view email,
                                           std::string_view name, const herald::EventMetadata& metadata);
+
+// "users.complete_registration": writes the UserRegistered a claim implies, when missing.
+std::shared_ptr<herald::EventHandler> make_complete_registration_handler();
 
 std::unique_ptr<herald::Module> make_module();
 
