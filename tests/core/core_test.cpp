@@ -156,3 +156,25 @@ TEST(Validation, RejectsBadInput) {
 
 }  // namespace
 }  // namespace herald
+
+namespace herald {
+namespace {
+
+TEST(Json, ValidatesWholeDocuments) {
+  EXPECT_TRUE(detail::is_valid_json(R"({"a":[1,2.5,"x",null,true]})"));
+  EXPECT_TRUE(detail::is_valid_json("42"));
+  EXPECT_TRUE(detail::is_valid_json("\"text\""));
+  EXPECT_TRUE(detail::is_valid_json("  {}  "));
+  EXPECT_FALSE(detail::is_valid_json(""));
+  EXPECT_FALSE(detail::is_valid_json("{"));
+  EXPECT_FALSE(detail::is_valid_json("{} {}"));
+  EXPECT_FALSE(detail::is_valid_json("{'a':1}"));
+  EXPECT_FALSE(detail::is_valid_json("[1,]"));
+  EXPECT_FALSE(detail::is_valid_json("{\"a\":\"\xff\"}"));  // not UTF-8
+  std::string deep(100, '[');
+  deep += std::string(100, ']');
+  EXPECT_TRUE(detail::is_valid_json(deep));
+}
+
+}  // namespace
+}  // namespace herald
