@@ -114,7 +114,8 @@ class AggregateRoot {
 
   // Snapshot support. snapshot() returns the whole state as JSON, or nullopt when the aggregate
   // does not support snapshots (the default). restore() sets the state from what snapshot()
-  // returned; a non-ok Status makes the repository ignore the snapshot and replay the stream.
+  // returned; a non-ok Status (or an exception) makes the repository ignore the snapshot and
+  // replay the whole stream, so restore() must change nothing unless it succeeds.
   // snapshot_schema() versions the snapshot's shape: a stored snapshot of another schema is
   // ignored.
   virtual std::optional<nlohmann::json> snapshot() const { return std::nullopt; }
