@@ -689,6 +689,29 @@ TEST(EventBus, ReplayRangeRunsOnTheCallerWithoutMovingTheCheckpoint) {
   EXPECT_EQ(bus.replay_range("nope", 0, 2).code(), StatusCode::not_found);
 }
 
+TEST(EventBus, ReplayRangeFailuresFollowTheRetryPolicyAndRedriveAllReturnsTheFirstFailure) {
+  auto store = memory_store();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store->append("s-" + std::to_string(i), ExpectedVersion::any(), {ev("A")}).is_ok());
+  auto h = std::make_shared<FnHandler>("bad", std::vector<std::string>{}, [](const RecordedEvent& e, HandlerContext&) {
+    return e.stream_id == "s-1" ? Status::unavailable("still down") : Status::ok();
+  });
+  HandlerOptions o;
+  o.retry = quick_retry(2);
+  EventBus bus(store, fast_bus());
+  ASSERT_TRUE(bus.register_handler(h, o).is_ok());
+  ASSERT_TRUE(bus.replay_range("bad", 0, 3).is_ok());
+  auto dls = bus.dead_letters("bad");
+  ASSERT_TRUE(dls.is_ok());
+  ASSERT_EQ(dls->size(), 1u);
+  EXPECT_EQ(dls->front().stream_id, "s-1");
+  EXPECT_EQ(dls->front().attempts, 2);
+  EXPECT_EQ(h->handled_count(), 2u);
+  Status st = bus.redrive_all("bad");
+  EXPECT_EQ(st.code(), StatusCode::unavailable);
+  EXPECT_EQ(st.message(), "still down");
+  EXPECT_EQ(bus.dead_letters("bad")->front().attempts, 3);
+}
+
 TEST(EventBus, ExactlyOnceProjectionIsNotDoubledByAReplay) {
   auto store = memory_store();
   EventBus bus(store, fast_bus());
