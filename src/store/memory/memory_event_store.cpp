@@ -142,7 +142,11 @@ class MemoryEventStore final : public EventStore {
       const Timestamp now = clock_->now();
       const auto first = static_cast<std::int64_t>(log_.size());
       const auto last = first + static_cast<std::int64_t>(events.size()) - 1;
-      log_.reserve(log_.size() + events.size());
+      // Reserve up front so no push_back below can throw half-way; grow geometrically, since an
+      // exact-size reserve would move the whole log on every append.
+      if (log_.capacity() < log_.size() + events.size()) {
+        log_.reserve(std::max(log_.capacity() * 2, log_.size() + events.size()));
+      }
       for (EventData& e : events) {
         Slot slot;
         slot.batch_first = first;
