@@ -78,6 +78,9 @@ struct HandlerStatus {
   std::string name;
   HandlerState state = HandlerState::stopped;
   int lanes = 1;
+  // Lanes this instance runs now: those whose lease it holds (with BusOptions::use_leases), else
+  // every started lane. 0 on a standby instance.
+  int active_lanes = 0;
   std::int64_t checkpoint = 0;  // next position to handle (the lowest over its lanes)
   std::int64_t lag = 0;         // head position + 1 - checkpoint, never negative
   std::int64_t processed = 0;   // handled successfully
@@ -193,6 +196,8 @@ class EventBus {
   std::vector<HandlerStatus> handler_statuses() const;
   Result<HandlerStatus> handler_status(std::string_view name) const;
   BusStats stats() const;
+  // This process's lease owner id (BusOptions::instance_id, or the UUID made for it).
+  const std::string& instance_id() const;
 
   struct Impl;
 

@@ -67,6 +67,9 @@ struct SystemConfig {
   HandlerOptions handler_defaults;
   std::map<std::string, HandlerOverride> handler_overrides;  // by handler name
   BusOptions bus;
+  // Whether a source named bus.use_leases. When none did, parse_config turns leases on for a
+  // postgres:// store (the one several instances can share) and leaves them off otherwise.
+  bool use_leases_set = false;
 
   bool http_enabled = true;  // false: initialize() starts no HTTP server (routes still registered)
   http::ServerOptions http;  // host 127.0.0.1, port 8080, body limit 1 MiB, admin token

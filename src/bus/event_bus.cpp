@@ -292,6 +292,8 @@ Result<HandlerStatus> EventBus::handler_status(std::string_view name) const {
   return r->status();
 }
 
+const std::string& EventBus::instance_id() const { return impl_->instance_id; }
+
 BusStats EventBus::stats() const {
   BusStats s;
   s.published_events = impl_->published_events.load(std::memory_order_relaxed);

@@ -20,6 +20,12 @@ constexpr std::chrono::milliseconds kMaxWaitSlice{100};
 // Back-off after a store error in the lane loop.
 constexpr std::chrono::milliseconds kStoreErrorBackoff{200};
 
+// How often a lane renews its lease (and a standby lane asks for it): the poll interval, but at
+// least three times per ttl so one slow renewal does not lose the lease.
+std::chrono::milliseconds renew_every(const BusOptions& o) {
+  return std::max(std::chrono::milliseconds(1), std::min(o.poll_interval, o.lease_ttl / 3));
+}
+
 double unit_random() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
@@ -168,8 +174,17 @@ void HandlerRunner::join() {
 }
 
 Status HandlerRunner::invoke(const RecordedEvent& e, int attempt, int lane) {
+  return call(e, attempt, lane, nullptr);
+}
+
+Status HandlerRunner::invoke_with_checkpoint(const RecordedEvent& e, int lane, const std::string& checkpoint) {
+  return call(e, 1, lane, &checkpoint);
+}
+
+Status HandlerRunner::call(const RecordedEvent& e, int attempt, int lane, const std::string* checkpoint) {
   std::lock_guard call_lock(lanes_[static_cast<std::size_t>(lane)]->call_mu);
   HandlerContext ctx(*store_, name_, attempt, &stopping_);
+  if (checkpoint != nullptr) ctx.set_checkpoint_hint(checkpoint, e.position + 1);
   auto t0 = std::chrono::steady_clock::now();
   Status st;
   try {
@@ -251,6 +266,7 @@ HandlerStatus HandlerRunner::status() const {
   // The most urgent lane state wins: failed > retrying > parked > catching_up > running.
   bool any_running = false, failed = false, retrying = false, catching_up = false;
   for (const auto& lane : lanes_) {
+    if (lane->active()) ++s.active_lanes;
     switch (lane->state()) {
       case HandlerState::failed: failed = true; break;
       case HandlerState::retrying: retrying = true; break;
@@ -400,10 +416,16 @@ void Lane::run() {
     spdlog::error("handler {} lane {}: runner stopped by an exception: {}", runner_.name(), index_, ex.what());
     state_.store(HandlerState::failed);
   }
-  if (loaded_.load()) maybe_save(true);  // never overwrite a checkpoint this lane did not load
-  if (runner_.bus_options().use_leases && lease_held_) {
-    (void)runner_.store().release_lease(checkpoint_name_, runner_.instance_id());
+  // Never overwrite a checkpoint this lane did not load, nor one it may no longer own.
+  if (loaded_.load() && (!runner_.bus_options().use_leases || (lease_held_ && lease_fresh(std::chrono::steady_clock::now())))) {
+    maybe_save(true);
   }
+  if (runner_.bus_options().use_leases && lease_held_) {
+    // Released at once so another instance takes over without waiting for the ttl.
+    (void)runner_.store().release_lease(checkpoint_name_, runner_.instance_id());
+    lease_held_ = false;
+  }
+  active_.store(false, std::memory_order_release);
   if (state_.load() != HandlerState::failed) state_.store(HandlerState::stopped);
   {
     std::lock_guard lock(wake_mu_);
@@ -432,10 +454,30 @@ Status Lane::load_position() {
   return Status::ok();
 }
 
+bool Lane::lease_fresh(SteadyTime now) const {
+  const auto ttl = runner_.bus_options().lease_ttl;
+  return now - last_renew_ < ttl - ttl / 5;
+}
+
+void Lane::lose_lease(const char* why) {
+  spdlog::warn("handler lane {}: {}; pausing this lane", checkpoint_name_, why);
+  lease_held_ = false;
+  active_.store(false, std::memory_order_release);
+  pending_.clear();  // another instance owns these events now
+  loaded_.store(false, std::memory_order_release);
+}
+
+// Fencing: a lane handles events and saves its checkpoint only while its lease is fresh. When a
+// renewal fails, or comes so late that the lease may have expired (and another instance may have
+// run the lane meanwhile), the lane forgets its position and re-reads the stored checkpoint when
+// it gets the lease again. A saved checkpoint only ever covers events its writer handled, so a
+// late write can move it backwards (events handled again, harmless under the inbox) but never
+// past an unhandled event.
 bool Lane::hold_lease() {
   if (!runner_.bus_options().use_leases) return true;
   auto now = std::chrono::steady_clock::now();
-  if (lease_held_ && now - last_renew_ < runner_.bus_options().poll_interval) return true;
+  if (lease_held_ && now - last_renew_ < renew_every(runner_.bus_options())) return true;
+  if (lease_held_ && !lease_fresh(now)) lose_lease("lease not renewed in time");
   auto got = runner_.store().try_acquire_lease(checkpoint_name_, runner_.instance_id(),
                                                runner_.bus_options().lease_ttl);
   last_renew_ = now;
@@ -451,17 +493,13 @@ bool Lane::hold_lease() {
       }
       spdlog::info("handler lane {}: lease acquired by {}", checkpoint_name_, runner_.instance_id());
       lease_held_ = true;
+      active_.store(true, std::memory_order_release);
       runner_.release_orphans(index_);
     }
     return true;
   }
   if (!got) spdlog::warn("handler lane {}: lease check failed: {}", checkpoint_name_, got.status().to_string());
-  if (lease_held_) {
-    spdlog::warn("handler lane {}: lease lost; pausing this lane", checkpoint_name_);
-    lease_held_ = false;
-    pending_.clear();  // another instance owns these events now
-    loaded_.store(false, std::memory_order_release);
-  }
+  if (lease_held_) lose_lease(got ? "lease taken by another instance" : "lease renewal failed");
   return false;
 }
 
@@ -499,6 +537,7 @@ void Lane::maybe_save(bool force) {
   if (pos == last_saved_) return;
   auto now = std::chrono::steady_clock::now();
   if (!force && now - last_save_time_ < kCheckpointInterval) return;
+  if (runner_.bus_options().use_leases && !(lease_held_ && lease_fresh(now))) return;  // see hold_lease
   Status st = runner_.store().save_checkpoint(checkpoint_name_, pos);
   if (!st.is_ok()) {
     spdlog::warn("handler lane {}: cannot save checkpoint {}: {}", checkpoint_name_, pos, st.to_string());
@@ -539,13 +578,14 @@ void Lane::loop() {
       sleep_until(std::chrono::steady_clock::now() + kStoreErrorBackoff);
     }
     runner_.release_orphans(index_);
+    active_.store(true, std::memory_order_release);
+    state_.store(HandlerState::running);
   }
-  state_.store(HandlerState::running);
 
   while (!runner_.stopping().load(std::memory_order_acquire)) {
     if (!hold_lease()) {
-      state_.store(HandlerState::stopped);
-      sleep_until(std::chrono::steady_clock::now() + std::min(poll, kMaxWaitSlice));
+      state_.store(HandlerState::stopped);  // standby: another instance runs this lane
+      sleep_until(std::chrono::steady_clock::now() + renew_every(runner_.bus_options()));
       continue;
     }
     apply_reset();
@@ -568,7 +608,7 @@ void Lane::loop() {
           interrupted = true;
           break;
         }
-        if (leases && std::chrono::steady_clock::now() - last_renew_ >= poll && !hold_lease()) {
+        if (leases && !hold_lease()) {
           interrupted = true;
           break;
         }
@@ -623,7 +663,10 @@ void Lane::handle_new(const RecordedEvent& e) {
     }
     case HandlerRunner::ParkResult::not_parked: break;
   }
-  Status st = runner_.invoke(e, 1, index_);
+  // When nothing of this lane is pending, everything before `e` is settled: an exactly_once
+  // handler may then commit the checkpoint past `e` together with its effects.
+  Status st = pending_.empty() ? runner_.invoke_with_checkpoint(e, index_, checkpoint_name_)
+                               : runner_.invoke(e, 1, index_);
   if (st.is_ok()) return;  // the hot path: no allocation beyond the handler's own
   Pending p;
   p.queue.push_back(e);

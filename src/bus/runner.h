@@ -70,6 +70,8 @@ class Lane {
   bool loaded() const { return loaded_.load(std::memory_order_acquire); }
   HandlerState state() const { return state_.load(std::memory_order_acquire); }
   bool reset_pending() const { return reset_pending_.load(std::memory_order_acquire); }
+  // Whether this lane runs now: it holds its lease (always true while running without leases).
+  bool active() const { return active_.load(std::memory_order_acquire); }
 
   // Held around every handle() call for this lane's streams, so a redrive or replay on a user
   // thread never runs the handler concurrently with this lane (a one-lane handler need not be
@@ -88,6 +90,10 @@ class Lane {
   void run();
   void loop();
   bool hold_lease();
+  // Drops what this lane was doing after its lease ended: another instance owns these events now.
+  void lose_lease(const char* why);
+  // Whether the lease is surely still ours: renewed less than ttl minus a safety margin ago.
+  bool lease_fresh(SteadyTime now) const;
   Status load_position();
   void apply_reset();
   void handle_new(const RecordedEvent& e);
@@ -115,6 +121,7 @@ class Lane {
   std::atomic_bool exited_{false};
   std::atomic_bool final_save_ok_{true};
   std::atomic_bool reset_pending_{false};  // a reset was asked and not applied yet
+  std::atomic_bool active_{false};         // mirrors lease_held_ (or "running" without leases)
 
   // wake_mu_ guards reset_request_ and pairs with wake_cv_ for interruptible sleeps.
   std::mutex wake_mu_;
@@ -126,7 +133,7 @@ class Lane {
   std::int64_t last_saved_ = -1;
   SteadyTime last_save_time_{};
   bool lease_held_ = false;
-  SteadyTime last_renew_{};
+  SteadyTime last_renew_{};  // when the last lease request was sent (the lease runs from there)
   std::map<std::string, Pending, std::less<>> pending_;
 };
 
@@ -172,6 +179,8 @@ class HandlerRunner {
   Status invoke(const RecordedEvent& e, int attempt) { return invoke(e, attempt, lane_of(e.stream_id)); }
   // Same, when the caller already knows the event's lane.
   Status invoke(const RecordedEvent& e, int attempt, int lane);
+  // Same, and lets exactly_once commit `checkpoint` = e.position + 1 with its effects.
+  Status invoke_with_checkpoint(const RecordedEvent& e, int lane, const std::string& checkpoint);
   void note_error(const RecordedEvent& e, int attempt, const Status& st);
 
   // ---- parked streams (dead_letters.cpp) ----
@@ -205,6 +214,7 @@ class HandlerRunner {
  private:
   friend class Lane;
   Status reconcile_lane_layout();
+  Status call(const RecordedEvent& e, int attempt, int lane, const std::string* checkpoint);
   Result<RecordedEvent> read_event(std::int64_t position, std::string_view event_id);
   std::vector<std::int64_t> lane_checkpoints() const;
   Status run_parked_entry(DeadLetter entry);

@@ -167,7 +167,10 @@ const std::vector<Key>& keys() {
        }},
       {"bus.use_leases", "use-leases", "HERALD_USE_LEASES", Kind::boolean,
        "lease each handler lane so one instance at a time runs it",
-       bool_setter([](SystemConfig& c, bool v) { c.bus.use_leases = v; })},
+       bool_setter([](SystemConfig& c, bool v) {
+         c.bus.use_leases = v;
+         c.use_leases_set = true;
+       })},
       {"bus.lease_ttl_ms", "lease-ttl-ms", "HERALD_LEASE_TTL_MS", Kind::integer, "lease expiry",
        int_setter(1, kMaxMs, [](SystemConfig& c, std::int64_t v) { c.bus.lease_ttl = ms(v); })},
       {"bus.poll_interval_ms", "poll-interval-ms", "HERALD_POLL_INTERVAL_MS", Kind::integer,
@@ -374,6 +377,11 @@ Result<LoadedConfig> parse_config(const std::vector<std::string>& args,
     if (options[i]->count() == 0) continue;
     auto err = keys()[i].set(c, values[i]);
     if (!err.empty()) return Status::invalid_argument(std::string("--") + keys()[i].flag + ": " + err);
+  }
+  if (!c.use_leases_set) {
+    // Only a shared database lets several instances run at once; they must then take turns.
+    const std::string url = c.effective_store_url();
+    c.bus.use_leases = url.starts_with("postgres://") || url.starts_with("postgresql://");
   }
   return out;
 }

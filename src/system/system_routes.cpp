@@ -42,6 +42,7 @@ nlohmann::json handler_to_json(const HandlerStatus& h) {
   return {{"name", h.name},
           {"status", to_string(h.state)},
           {"lanes", h.lanes},
+          {"active_lanes", h.active_lanes},
           {"checkpoint", h.checkpoint},
           {"lag", h.lag},
           {"processed", h.processed},
@@ -234,14 +235,19 @@ Status register_system_routes(http::Router& router, EventSystem& system) {
 
   HERALD_RETURN_IF_ERROR(router.get("/admin/handlers", [sys](const Request&) {
     nlohmann::json list = nlohmann::json::array();
-    for (const auto& h : sys->bus().handler_statuses()) list.push_back(handler_to_json(h));
+    for (const auto& h : sys->bus().handler_statuses()) {
+      list.push_back(handler_to_json(h));
+      list.back()["instance"] = sys->bus().instance_id();  // which instance answered (leases)
+    }
     return Response::ok(list);
   }));
 
   HERALD_RETURN_IF_ERROR(router.get("/admin/handlers/{name}", [sys](const Request& req) {
     auto h = sys->bus().handler_status(req.param("name"));
     if (!h) return Response::from_status(h.status());
-    return Response::ok(handler_to_json(*h));
+    auto j = handler_to_json(*h);
+    j["instance"] = sys->bus().instance_id();
+    return Response::ok(j);
   }));
 
   HERALD_RETURN_IF_ERROR(router.post("/admin/handlers/{name}/replay", [sys](const Request& req) {
