@@ -50,11 +50,22 @@ class HandlerContext {
   Status exactly_once(const RecordedEvent& event,
                       const std::function<Status(StoreTransaction&)>& work);
 
+  // Set by the bus when it is safe to commit the handler's checkpoint with the effects: no
+  // earlier event of this lane is still pending. exactly_once then also saves `*subscription` =
+  // `position` in its transaction, so a crash right after it does not hand the event out again.
+  // `subscription` must outlive this context; null (the default) saves nothing.
+  void set_checkpoint_hint(const std::string* subscription, std::int64_t position) {
+    checkpoint_name_ = subscription;
+    checkpoint_position_ = position;
+  }
+
  private:
   EventStore& store_;
   std::string handler_name_;
   int attempt_;
   const std::atomic_bool* stopping_;
+  const std::string* checkpoint_name_ = nullptr;
+  std::int64_t checkpoint_position_ = 0;
 };
 
 // A durable subscriber. Implementations must be thread-safe when the handler runs with more than

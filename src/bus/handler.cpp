@@ -86,7 +86,10 @@ Status HandlerContext::exactly_once(const RecordedEvent& event,
     auto fresh = tx.inbox_record(handler_name_, event.id);
     if (!fresh) return fresh.status();
     if (!*fresh) return Status::ok();  // the effect already committed once: skip it
-    return work(tx);
+    HERALD_RETURN_IF_ERROR(work(tx));
+    // Only ever a step forward: the bus sets the hint to just past this event.
+    if (checkpoint_name_ != nullptr) return tx.save_checkpoint(*checkpoint_name_, checkpoint_position_);
+    return Status::ok();
   });
 }
 

@@ -174,8 +174,17 @@ void HandlerRunner::join() {
 }
 
 Status HandlerRunner::invoke(const RecordedEvent& e, int attempt, int lane) {
+  return call(e, attempt, lane, nullptr);
+}
+
+Status HandlerRunner::invoke_with_checkpoint(const RecordedEvent& e, int lane, const std::string& checkpoint) {
+  return call(e, 1, lane, &checkpoint);
+}
+
+Status HandlerRunner::call(const RecordedEvent& e, int attempt, int lane, const std::string* checkpoint) {
   std::lock_guard call_lock(lanes_[static_cast<std::size_t>(lane)]->call_mu);
   HandlerContext ctx(*store_, name_, attempt, &stopping_);
+  if (checkpoint != nullptr) ctx.set_checkpoint_hint(checkpoint, e.position + 1);
   auto t0 = std::chrono::steady_clock::now();
   Status st;
   try {
@@ -654,7 +663,10 @@ void Lane::handle_new(const RecordedEvent& e) {
     }
     case HandlerRunner::ParkResult::not_parked: break;
   }
-  Status st = runner_.invoke(e, 1, index_);
+  // When nothing of this lane is pending, everything before `e` is settled: an exactly_once
+  // handler may then commit the checkpoint past `e` together with its effects.
+  Status st = pending_.empty() ? runner_.invoke_with_checkpoint(e, index_, checkpoint_name_)
+                               : runner_.invoke(e, 1, index_);
   if (st.is_ok()) return;  // the hot path: no allocation beyond the handler's own
   Pending p;
   p.queue.push_back(e);

@@ -179,6 +179,8 @@ class HandlerRunner {
   Status invoke(const RecordedEvent& e, int attempt) { return invoke(e, attempt, lane_of(e.stream_id)); }
   // Same, when the caller already knows the event's lane.
   Status invoke(const RecordedEvent& e, int attempt, int lane);
+  // Same, and lets exactly_once commit `checkpoint` = e.position + 1 with its effects.
+  Status invoke_with_checkpoint(const RecordedEvent& e, int lane, const std::string& checkpoint);
   void note_error(const RecordedEvent& e, int attempt, const Status& st);
 
   // ---- parked streams (dead_letters.cpp) ----
@@ -212,6 +214,7 @@ class HandlerRunner {
  private:
   friend class Lane;
   Status reconcile_lane_layout();
+  Status call(const RecordedEvent& e, int attempt, int lane, const std::string* checkpoint);
   Result<RecordedEvent> read_event(std::int64_t position, std::string_view event_id);
   std::vector<std::int64_t> lane_checkpoints() const;
   Status run_parked_entry(DeadLetter entry);

@@ -712,6 +712,36 @@ TEST(EventBus, ReplayRangeFailuresFollowTheRetryPolicyAndRedriveAllReturnsTheFir
   EXPECT_EQ(bus.dead_letters("bad")->front().attempts, 3);
 }
 
+TEST(EventBus, ExactlyOnceCommitsTheCheckpointWithTheEffectsUnlessAnEarlierEventIsPending) {
+  auto store = memory_store();
+  EventBus bus(store, fast_bus());
+  std::mutex mu;
+  std::map<std::int64_t, std::int64_t> checkpoint_seen;  // position -> stored checkpoint; guarded by mu
+  auto h = std::make_shared<FnHandler>("proj", std::vector<std::string>{}, [&](const RecordedEvent& e, HandlerContext& ctx) {
+    if (e.stream_id == "bad-1") return Status::unavailable("down");
+    Status st = ctx.exactly_once(e, [&](StoreTransaction& tx) { return tx.put_document("p", e.id, "{}"); });
+    if (!st.is_ok()) return st;
+    // Read right after the transaction, before the runner's own (batched) checkpoint save.
+    auto cp = ctx.store().load_checkpoint("proj");
+    std::lock_guard lock(mu);
+    checkpoint_seen[e.position] = cp.value_or(-1);
+    return Status::ok();
+  });
+  HandlerOptions o;
+  o.retry = RetryPolicy::fixed_delays({60s}, 3);
+  ASSERT_TRUE(bus.register_handler(h, o).is_ok());
+  ASSERT_TRUE(bus.start().is_ok());
+  ASSERT_TRUE(bus.publish("good-1", ExpectedVersion::any(), {ev("A"), ev("A")}).is_ok());
+  ASSERT_TRUE(eventually([&] { return h->handled_count() == 2; }));
+  ASSERT_TRUE(bus.publish("bad-1", ExpectedVersion::any(), {ev("A")}).is_ok());
+  ASSERT_TRUE(bus.publish("good-2", ExpectedVersion::any(), {ev("A")}).is_ok());
+  ASSERT_TRUE(eventually([&] { return h->handled_count() == 3; }));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(checkpoint_seen[0], 1);
+  EXPECT_EQ(checkpoint_seen[1], 2);
+  EXPECT_LE(checkpoint_seen[3], 2);  // position 2 is retrying: the checkpoint must not pass it
+}
+
 TEST(EventBus, ExactlyOnceProjectionIsNotDoubledByAReplay) {
   auto store = memory_store();
   EventBus bus(store, fast_bus());
