@@ -20,6 +20,14 @@ TAKEOVER_LIMIT_S = 10.0
 SETTLE_TIMEOUT = 30.0
 
 
+RESUME_PROBE = "stats.update_user_stats"  # handles UserRegistered only
+
+
+def processed(shop, handler):
+    body = expect(shop.get("/admin/handlers/" + handler), 200, where="admin handler " + handler)
+    return body["processed"], body["active_lanes"]
+
+
 def handler_map(shop):
     """{handler name: (lanes, active lanes on this instance)} from GET /admin/handlers."""
     body = expect(shop.get("/admin/handlers"), 200, where="admin handlers")
@@ -123,10 +131,17 @@ def test(binary, db_url, root, shops):
     # -- phase A: everything up, publishing through every instance --
     first = add_users(12, shops)
     wait_carts(first, shops)
+    victim = max(range(3), key=lambda i: per_instance[i])
+    # The probe handler is done with the first users before the kill (and has saved its
+    # checkpoint, at most ~100 ms later), so after the takeover its new owner must handle exactly
+    # the users registered later: fewer means skipped, more means it did not resume from there.
+    probe_owner = next(s for s, a in zip(shops, own[RESUME_PROBE][1]) if a > 0)
+    wait_until("probe handler caught up", lambda: processed(probe_owner, RESUME_PROBE)[0] == len(first),
+               timeout=SETTLE_TIMEOUT, interval=0.1)
+    time.sleep(0.5)
     add_orders(first[:6], shops)
 
     # -- kill the instance running the most lanes, while the saga of those orders is in flight --
-    victim = max(range(3), key=lambda i: per_instance[i])
     held = {n for n, (_, active) in own.items() if active[victim] > 0}
     check(held, "the victim must run something")
     shops[victim].kill()
@@ -174,6 +189,11 @@ def test(binary, db_url, root, shops):
         return st if st.get("total_users", 0) >= len(users) else None
     ust = wait_until("user stats", user_stats_final, timeout=SETTLE_TIMEOUT, interval=0.1)
     check(ust["total_users"] == len(users), "user stats: %d users registered, stats say %r" % (len(users), ust))
+    if probe_owner is shops[victim]:
+        resumed = sum(processed(s, RESUME_PROBE)[0] for s in survivors)
+        check(resumed == len(second), "%s after the takeover handled %d UserRegistered events, want the %d "
+              "registered after its checkpoint" % (RESUME_PROBE, resumed, len(second)))
+        print("%s resumed from its checkpoint: handled the %d later registrations only" % (RESUME_PROBE, resumed))
 
     by_user, files = wait_until("a welcome e-mail for every user",
                                 lambda: (lambda r: r if len(r[0]) == len(emails) else None)(welcome_mails(dirs)),
