@@ -477,11 +477,24 @@ bool Lane::hold_lease() {
   if (!runner_.bus_options().use_leases) return true;
   auto now = std::chrono::steady_clock::now();
   if (lease_held_ && now - last_renew_ < renew_every(runner_.bus_options())) return true;
-  if (lease_held_ && !lease_fresh(now)) lose_lease("lease not renewed in time");
+  const bool lapsed = lease_held_ && !lease_fresh(now);  // e.g. one handler call ran past the ttl
   auto got = runner_.store().try_acquire_lease(checkpoint_name_, runner_.instance_id(),
                                                runner_.bus_options().lease_ttl);
   last_renew_ = now;
   if (got && *got) {
+    if (lapsed) {
+      // Ours again, but another instance may have run the lane in the gap: it would have moved
+      // the stored checkpoint out of the range this lane writes itself (its last save up to its
+      // read position; exactly_once commits checkpoints inside that range). If it is still in
+      // range, keep our position and retry state: dropping them here would restart a slow
+      // failing event at attempt 1 forever. Otherwise start over from what is stored.
+      auto stored = runner_.store().load_checkpoint(checkpoint_name_);
+      if (!stored || *stored < last_saved_ || *stored > read_pos_) {
+        lose_lease("lease lapsed and another instance moved the lane meanwhile");
+      } else {
+        spdlog::warn("handler lane {}: lease lapsed (a call ran past the ttl) and was taken back", checkpoint_name_);
+      }
+    }
     if (!lease_held_) {
       // Someone else may have run this lane meanwhile: start from what is stored now.
       Status st = load_position();

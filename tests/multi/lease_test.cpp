@@ -140,5 +140,34 @@ TEST(Leases, AStalledOwnerStopsAndDoesNotMoveTheCheckpointBack) {
   EXPECT_TRUE(eventually([&] { return hb->handled_count() == static_cast<std::size_t>(kEvents) + 1; }));
 }
 
+// A call that runs past the ttl lets the lease lapse; when no other instance took the lane
+// meanwhile the owner takes it back and keeps its retry state, so a slow failing event still
+// moves on to its next attempt instead of restarting at attempt 1 forever.
+TEST(Leases, ALapsedLeaseTakenBackKeepsTheRetryState) {
+  auto store = testing::memory_store();
+  ASSERT_TRUE(store->append("s-1", ExpectedVersion::any(), {ev("T")}).is_ok());
+  std::vector<int> attempts;  // guarded by mu
+  std::mutex mu;
+  auto h = std::make_shared<FnHandler>("slow", std::vector<std::string>{"T"},
+                                       [&](const RecordedEvent&, HandlerContext& ctx) -> Status {
+                                         {
+                                           std::lock_guard lock(mu);
+                                           attempts.push_back(ctx.attempt());
+                                         }
+                                         if (ctx.attempt() > 1) return Status::ok();
+                                         // Longer than the whole ttl: the lease lapses meanwhile.
+                                         std::this_thread::sleep_for(400ms);
+                                         return Status::unavailable("slow and failing");
+                                       });
+  EventBus bus(store, leased("a", 200ms));
+  HandlerOptions o;
+  o.retry = testing::quick_retry(3);
+  ASSERT_TRUE(bus.register_handler(h, o).is_ok());
+  ASSERT_TRUE(bus.start().is_ok());
+  ASSERT_TRUE(eventually([&] { return h->handled_count() == 1; }));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(attempts, (std::vector<int>{1, 2}));
+}
+
 }  // namespace
 }  // namespace herald
