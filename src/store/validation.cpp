@@ -17,9 +17,13 @@ Status validate_stream_id(std::string_view stream_id) {
   return {};
 }
 
-Status prepare_append(std::string_view stream_id, std::vector<EventData>& events,
-                      const StoreOptions& options) {
+Status prepare_append(std::string_view stream_id, ExpectedVersion expected,
+                      std::vector<EventData>& events, const StoreOptions& options) {
   HERALD_RETURN_IF_ERROR(validate_stream_id(stream_id));
+  if (expected.kind() == ExpectedVersion::Kind::exact && expected.version() < 0) {
+    return Status::invalid_argument("exact expected version must be >= 0, got " +
+                                    std::to_string(expected.version()));
+  }
   if (events.empty()) return Status::invalid_argument("append needs at least one event");
   if (events.size() > options.max_events_per_append) {
     return Status::invalid_argument("append of " + std::to_string(events.size()) +

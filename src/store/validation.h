@@ -15,10 +15,11 @@ inline constexpr std::size_t kMaxStreamIdBytes = 256;
 Status validate_stream_id(std::string_view stream_id);
 
 // Checks an append's input against `options` and gives every event without an id a fresh UUIDv7.
-// invalid_argument (naming the offending event index) for: no events, too many events, an empty
-// or over-long type, a payload over the limit or not JSON, a malformed id, a duplicate id.
-Status prepare_append(std::string_view stream_id, std::vector<EventData>& events,
-                      const StoreOptions& options);
+// invalid_argument (naming the offending event index) for: a negative exact expected version, no
+// events, too many events, an empty or over-long type, a payload over the limit or not JSON, a
+// malformed id, a duplicate id.
+Status prepare_append(std::string_view stream_id, ExpectedVersion expected,
+                      std::vector<EventData>& events, const StoreOptions& options);
 
 // Whether a batch of stored events (in version order) carries exactly the ids of `events`.
 bool same_ids(const std::vector<RecordedEvent>& stored, const std::vector<EventData>& events);

@@ -135,10 +135,10 @@ TEST(Validation, RejectsBadInput) {
     return e;
   };
   std::vector<EventData> v{ev("T", "{}")};
-  EXPECT_TRUE(detail::prepare_append("s-1", v, o).is_ok());
+  EXPECT_TRUE(detail::prepare_append("s-1", ExpectedVersion::any(), v, o).is_ok());
   EXPECT_TRUE(is_uuid(v[0].id));
   auto code = [&](std::string_view stream, std::vector<EventData> events) {
-    return detail::prepare_append(stream, events, o).code();
+    return detail::prepare_append(stream, ExpectedVersion::any(), events, o).code();
   };
   EXPECT_EQ(code("", {ev("T", "{}")}), StatusCode::invalid_argument);
   EXPECT_EQ(code(std::string(257, 's'), {ev("T", "{}")}), StatusCode::invalid_argument);
@@ -152,6 +152,9 @@ TEST(Validation, RejectsBadInput) {
   EXPECT_EQ(code("s", {a, a}), StatusCode::invalid_argument);
   a.id = "x";
   EXPECT_EQ(code("s", {a}), StatusCode::invalid_argument);
+  std::vector<EventData> one{ev("T", "{}")};
+  EXPECT_EQ(detail::prepare_append("s", ExpectedVersion::exact(-2), one, o).code(),
+            StatusCode::invalid_argument);
 }
 
 }  // namespace

@@ -272,11 +272,7 @@ class PostgresEventStore final : public EventStore {
 
   Result<AppendResult> append(std::string_view stream_id, ExpectedVersion expected,
                               std::vector<EventData> events) override {
-    HERALD_RETURN_IF_ERROR(prepare_append(stream_id, events, options_));
-    if (expected.kind() == ExpectedVersion::Kind::exact && expected.version() < 0) {
-      return Status::invalid_argument("exact expected version must be >= 0, got " +
-                                      std::to_string(expected.version()));
-    }
+    HERALD_RETURN_IF_ERROR(prepare_append(stream_id, expected, events, options_));
     PendingAppend pending;
     pending.stream_id = std::string(stream_id);
     pending.expected = expected;

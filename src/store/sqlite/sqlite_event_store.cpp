@@ -511,11 +511,7 @@ class SqliteEventStore final : public EventStore {
 
   Result<AppendResult> append(std::string_view stream_id, ExpectedVersion expected,
                               std::vector<EventData> events) override {
-    HERALD_RETURN_IF_ERROR(prepare_append(stream_id, events, options_));
-    if (expected.kind() == ExpectedVersion::Kind::exact && expected.version() < 0) {
-      return Status::invalid_argument("expected version " + std::to_string(expected.version()) +
-                                      " is negative");
-    }
+    HERALD_RETURN_IF_ERROR(prepare_append(stream_id, expected, events, options_));
     WriteRequest req;
     req.stream_id = stream_id;
     req.expected = expected;
