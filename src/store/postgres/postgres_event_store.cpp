@@ -445,7 +445,11 @@ class PostgresEventStore final : public EventStore {
       auto lease = pool_.acquire();
       if (!lease) return lease.status();
       PGconn* c = lease->get();
-      Status begun = pg::exec_simple(c, "BEGIN", "transact");
+      // REPEATABLE READ, not the default READ COMMITTED: a read-modify-write of a document (a
+      // projection's counters) racing another transaction on the same row must fail with 40001
+      // and run again below, instead of silently losing the other's update. Two lanes of one
+      // handler, or several instances, update the same documents concurrently.
+      Status begun = pg::exec_simple(c, "BEGIN ISOLATION LEVEL REPEATABLE READ", "transact");
       if (!begun.is_ok()) {
         // A stale pooled connection: nothing ran yet, so another connection may try.
         if (pg::broken(c)) {
