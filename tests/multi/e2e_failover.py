@@ -213,6 +213,8 @@ def test(binary, db_url, root, shops, lanes):
     check((st2["created"], st2["confirmed"], st2["cancelled"]) == (len(orders), want_confirmed, want_cancelled),
           "order stats moved after settling: %r" % st2)
     for s in survivors:
+        status, health = s.get("/health")
+        check(status == 200 and health["checks"]["bus"]["status"] == "up", "survivor health: %r" % (health,))
         check(s.stop() == 0, "graceful stop of a survivor")
 
 
