@@ -4,7 +4,12 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "../bus/bus_test_util.h"
 #include "herald/system.h"
