@@ -8,5 +8,5 @@ if(HERALD_WITH_POSTGRES)
   target_link_libraries(postgres_store_test PRIVATE herald_store herald_postgres herald_warnings
                         PostgreSQL::PostgreSQL GTest::gtest_main)
   target_include_directories(postgres_store_test PRIVATE ${PROJECT_SOURCE_DIR}/src)
-  gtest_discover_tests(postgres_store_test DISCOVERY_TIMEOUT 60)
+  gtest_discover_tests(postgres_store_test DISCOVERY_TIMEOUT 60 PROPERTIES LABELS sanitize)
 endif()

@@ -4,4 +4,4 @@ add_executable(sqlite_store_test ${CMAKE_CURRENT_LIST_DIR}/sqlite_store_test.cpp
 target_link_libraries(sqlite_store_test
   PRIVATE herald_store herald_sqlite herald_warnings GTest::gtest_main PkgConfig::SQLITE3)
 target_include_directories(sqlite_store_test PRIVATE ${PROJECT_SOURCE_DIR}/src)
-gtest_discover_tests(sqlite_store_test DISCOVERY_TIMEOUT 60)
+gtest_discover_tests(sqlite_store_test DISCOVERY_TIMEOUT 60 PROPERTIES LABELS sanitize)
