@@ -165,8 +165,11 @@ class EventStore {
   //   already_exists when an event id is already stored elsewhere;
   //   unavailable / corruption from the database; failed_precondition after a failed commit
   //     poisoned the store or after close().
-  // Idempotent retry: appending the same ids, in the same order, with the same `expected` as an
-  // earlier successful append returns that append's result and writes nothing.
+  // Idempotent retry: appending the same ids, in the same order, as one whole earlier successful
+  // append, with an `expected` that the stream satisfied just before that append (exact(n) for an
+  // append written at n+1, no_stream for the one that created it, any always), returns that
+  // append's result and writes nothing. Reusing stored ids any other way fails:
+  // wrong_expected_version when `expected` does not match the stream now, else already_exists.
   virtual Result<AppendResult> append(std::string_view stream_id, ExpectedVersion expected,
                                       std::vector<EventData> events) = 0;
 
@@ -203,6 +206,9 @@ class EventStore {
   // is durable when transact returns); otherwise it rolls back and its status is returned.
   // `work` may be run again if the database asks for a retry, so it must not have side effects
   // outside the transaction. Exceptions thrown by `work` are caught and returned as internal.
+  // `work` may read through this store but must not write through it (append, save_checkpoint,
+  // dead letters, leases, a nested transact): SQLite runs `work` on its single writer thread, where
+  // such a call fails with failed_precondition instead of deadlocking. Write through `tx` instead.
   virtual Status transact(const std::function<Status(StoreTransaction&)>& work) = 0;
 
   // A subscription's checkpoint, or not_found when none was saved.
