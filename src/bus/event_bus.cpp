@@ -80,7 +80,12 @@ Status validate(const HandlerOptions& o) {
 }  // namespace
 
 EventBus::EventBus(std::shared_ptr<EventStore> store, BusOptions options)
-    : impl_(std::make_unique<Impl>(std::move(store), std::move(options))) {}
+    : impl_(std::make_unique<Impl>(std::move(store), std::move(options))) {
+  // spdlog creates its registry lazily, inside the (uninstrumented) shared library. Creating it
+  // here, before any runner thread exists, keeps the lanes' first concurrent log calls from
+  // racing on that construction as far as ThreadSanitizer can tell.
+  (void)spdlog::default_logger_raw();
+}
 
 EventBus::~EventBus() {
   (void)stop(std::chrono::steady_clock::now() + std::chrono::seconds(5));
