@@ -948,9 +948,15 @@ class SqliteEventStore final : public EventStore {
   }
 
   // SQLite calls this on the writer thread after each commit with the WAL's size in pages.
+  // A checkpoint is asked for once per kCheckpointPages written, not after every commit past the
+  // threshold: while commits keep coming, a passive checkpoint rarely catches up with the last
+  // frame, the WAL is not reset, and asking on every commit made the checkpointer sync the WAL
+  // and the database about once per four single-event appends (measured: 2.2 fsyncs per append).
   static int on_wal_commit(void* self, sqlite3* /*db*/, const char* /*name*/, int pages) {
     auto* store = static_cast<SqliteEventStore*>(self);
-    if (pages >= kCheckpointPages) {
+    if (pages < store->checkpoint_requested_at_pages_) store->checkpoint_requested_at_pages_ = 0;  // reset
+    if (pages - store->checkpoint_requested_at_pages_ >= kCheckpointPages) {
+      store->checkpoint_requested_at_pages_ = pages;
       {
         std::lock_guard lk(store->checkpoint_mu_);
         store->checkpoint_wanted_ = true;
@@ -1474,6 +1480,9 @@ class SqliteEventStore final : public EventStore {
   std::mutex checkpoint_mu_;  // guards checkpoint_wanted_, checkpoint_stop_
   std::condition_variable checkpoint_cv_;
   bool checkpoint_wanted_ = false;
+  // WAL size (pages) when the writer last asked for a checkpoint. Writer thread only (the WAL
+  // hook runs there), so no mutex.
+  int checkpoint_requested_at_pages_ = 0;
   bool checkpoint_stop_ = false;
 
   std::mutex queue_mu_;  // guards queue_, stopping_, poisoned_
