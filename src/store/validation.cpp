@@ -17,6 +17,14 @@ Status validate_stream_id(std::string_view stream_id) {
   return {};
 }
 
+Status validate_read_stream(std::string_view stream_id, std::int64_t from_version) {
+  HERALD_RETURN_IF_ERROR(validate_stream_id(stream_id));
+  if (from_version < 0) {
+    return Status::invalid_argument("from_version must be >= 0, got " + std::to_string(from_version));
+  }
+  return {};
+}
+
 Status prepare_append(std::string_view stream_id, ExpectedVersion expected,
                       std::vector<EventData>& events, const StoreOptions& options) {
   HERALD_RETURN_IF_ERROR(validate_stream_id(stream_id));

@@ -171,10 +171,7 @@ class MemoryEventStore final : public EventStore {
   Result<std::vector<RecordedEvent>> read_stream(std::string_view stream_id, std::int64_t from_version,
                                                  std::size_t max_count,
                                                  ReadDirection direction) override {
-    HERALD_RETURN_IF_ERROR(validate_stream_id(stream_id));
-    if (from_version < 0) {
-      return Status::invalid_argument("from_version must be >= 0, got " + std::to_string(from_version));
-    }
+    HERALD_RETURN_IF_ERROR(validate_read_stream(stream_id, from_version));
     std::lock_guard lock(mu_);
     if (closed_) return closed_error();
     auto sit = streams_.find(stream_id);

@@ -291,10 +291,7 @@ class PostgresEventStore final : public EventStore {
   Result<std::vector<RecordedEvent>> read_stream(std::string_view stream_id, std::int64_t from_version,
                                                  std::size_t max_count,
                                                  ReadDirection direction) override {
-    HERALD_RETURN_IF_ERROR(validate_stream_id(stream_id));
-    if (from_version < 0) {
-      return Status::invalid_argument("from_version must be >= 0, got " + std::to_string(from_version));
-    }
+    HERALD_RETURN_IF_ERROR(validate_read_stream(stream_id, from_version));
     if (closed_flag_.load()) return closed_error();
     const std::string sql =
         std::string("SELECT ") + kEventColumns + " FROM herald_events e WHERE e.stream_id = $1 AND " +

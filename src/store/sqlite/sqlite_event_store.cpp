@@ -524,11 +524,7 @@ class SqliteEventStore final : public EventStore {
   Result<std::vector<RecordedEvent>> read_stream(std::string_view stream_id,
                                                  std::int64_t from_version, std::size_t max_count,
                                                  ReadDirection direction) override {
-    HERALD_RETURN_IF_ERROR(validate_stream_id(stream_id));
-    if (from_version < 0) {
-      return Status::invalid_argument("from_version " + std::to_string(from_version) +
-                                      " is negative");
-    }
+    HERALD_RETURN_IF_ERROR(validate_read_stream(stream_id, from_version));
     if (closed_.load()) return closed_status();
     auto conn = readers_.acquire();
     if (!conn) return conn.status();
