@@ -70,6 +70,17 @@ struct AllSlice {
   bool end_of_log = false;  // no event at or after next_position existed when this was read
 };
 
+// A page of the global log shared rather than copied: the events are owned by `owner` (the
+// memory store's own immutable storage, or one read_all result), so any number of readers can
+// hold the same page for the price of one read. A value type; copies share the events, which
+// stay valid and unchanged while any copy lives.
+struct SharedSlice {
+  std::shared_ptr<const void> owner;          // keeps every pointee of `events` alive
+  std::vector<const RecordedEvent*> events;   // in position order, never null
+  std::int64_t next_position = 0;             // as AllSlice::next_position
+  bool end_of_log = false;                    // as AllSlice::end_of_log
+};
+
 struct StoreStats {
   std::int64_t total_events = 0;
   std::int64_t stream_count = 0;
@@ -186,6 +197,12 @@ class EventStore {
   // order. Never returns position N+1 unless N is committed and readable too.
   virtual Result<AllSlice> read_all(std::int64_t from_position, std::size_t max_count,
                                     const ReadFilter& filter = {}) = 0;
+
+  // As read_all, returning a SharedSlice. It may stop earlier than read_all would (even with no
+  // event) when !end_of_log; next_position is then where to continue. The default wraps one
+  // read_all result; a store that keeps its events in memory hands them out without copying.
+  virtual Result<SharedSlice> read_all_shared(std::int64_t from_position, std::size_t max_count,
+                                              const ReadFilter& filter = {});
 
   // The stream's version (its last event's), or kNoStreamVersion when it does not exist.
   virtual Result<std::int64_t> stream_version(std::string_view stream_id) = 0;

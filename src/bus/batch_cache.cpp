@@ -27,14 +27,14 @@ Result<Page> BatchCache::read(std::int64_t from, std::size_t max_count, const Re
       if (e.key != key || from < e.start || from >= e.slice->next_position) continue;
       const auto& events = e.slice->events;
       auto it = std::lower_bound(events.begin(), events.end(), from,
-                                 [](const RecordedEvent& ev, std::int64_t p) { return ev.position < p; });
+                                 [](const RecordedEvent* ev, std::int64_t p) { return ev->position < p; });
       // An empty remainder is an answer too: no match in [from, next_position).
       return Page{e.slice, static_cast<std::size_t>(it - events.begin())};
     }
   }
-  auto slice = store_->read_all(from, max_count, filter);
+  auto slice = store_->read_all_shared(from, max_count, filter);
   if (!slice) return slice.status();
-  auto shared = std::make_shared<const AllSlice>(std::move(*slice));
+  auto shared = std::make_shared<const SharedSlice>(std::move(*slice));
   if (!shared->events.empty()) {
     std::lock_guard lock(mu_);
     Entry entry{std::move(key), from, shared};

@@ -174,18 +174,20 @@ void HandlerRunner::join() {
 }
 
 Status HandlerRunner::invoke(const RecordedEvent& e, int attempt, int lane) {
-  return call(e, attempt, lane, nullptr);
+  return call(e, attempt, lane, nullptr, nullptr);
 }
 
-Status HandlerRunner::invoke_with_checkpoint(const RecordedEvent& e, int lane, const std::string& checkpoint) {
-  return call(e, 1, lane, &checkpoint);
+Status HandlerRunner::invoke_in_lane(const RecordedEvent& e, int lane, const std::string* checkpoint,
+                                     SteadyTime& mark) {
+  return call(e, 1, lane, checkpoint, &mark);
 }
 
-Status HandlerRunner::call(const RecordedEvent& e, int attempt, int lane, const std::string* checkpoint) {
+Status HandlerRunner::call(const RecordedEvent& e, int attempt, int lane, const std::string* checkpoint,
+                           SteadyTime* mark) {
   std::lock_guard call_lock(lanes_[static_cast<std::size_t>(lane)]->call_mu);
   HandlerContext ctx(*store_, name_, attempt, &stopping_);
   if (checkpoint != nullptr) ctx.set_checkpoint_hint(checkpoint, e.position + 1);
-  auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = mark != nullptr ? *mark : std::chrono::steady_clock::now();
   Status st;
   try {
     st = handler_->handle(e, ctx);
@@ -194,8 +196,9 @@ Status HandlerRunner::call(const RecordedEvent& e, int attempt, int lane, const 
   } catch (...) {
     st = Status::internal("handler threw a non-standard exception");
   }
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
-  metrics_.record_latency(us.count());
+  const auto t1 = std::chrono::steady_clock::now();
+  if (mark != nullptr) *mark = t1;
+  metrics_.record_latency(std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count());
   if (st.is_ok()) {
     metrics_.processed.fetch_add(1, std::memory_order_relaxed);
   } else {
@@ -615,17 +618,22 @@ void Lane::loop() {
         continue;
       }
       bool interrupted = false;
+      SteadyTime mark = std::chrono::steady_clock::now();
       for (std::size_t i = 0; i < page->size(); ++i) {
         const RecordedEvent& e = (*page)[i];
         if (runner_.stopping().load(std::memory_order_relaxed)) {
           interrupted = true;
           break;
         }
-        if (leases && !hold_lease()) {
-          interrupted = true;
-          break;
+        if (leases) {
+          const SteadyTime renewed = last_renew_;
+          if (!hold_lease()) {
+            interrupted = true;
+            break;
+          }
+          if (last_renew_ != renewed) mark = std::chrono::steady_clock::now();  // not the handler's time
         }
-        if (runner_.lane_of(e.stream_id) == index_) handle_new(e);
+        if (runner_.lane_of(e.stream_id) == index_) handle_new(e, mark);
         read_pos_ = e.position + 1;
       }
       if (!lease_held_ && leases) continue;
@@ -660,32 +668,38 @@ void Lane::loop() {
   }
 }
 
-void Lane::handle_new(const RecordedEvent& e) {
-  if (auto it = pending_.find(e.stream_id); it != pending_.end()) {
-    it->second.queue.push_back(e);  // keeps the stream in order behind its retrying event
-    return;
+void Lane::handle_new(const RecordedEvent& e, SteadyTime& mark) {
+  if (!pending_.empty()) {
+    if (auto it = pending_.find(e.stream_id); it != pending_.end()) {
+      it->second.queue.push_back(e);  // keeps the stream in order behind its retrying event
+      mark = std::chrono::steady_clock::now();
+      return;
+    }
   }
   switch (runner_.park_if_parked(e)) {
-    case HandlerRunner::ParkResult::parked: return;
+    case HandlerRunner::ParkResult::parked:
+      mark = std::chrono::steady_clock::now();  // parking wrote to the store
+      return;
     case HandlerRunner::ParkResult::error: {
       Pending p;
       p.queue.push_back(e);
       p.due = std::chrono::steady_clock::now() + kStoreErrorBackoff;
       pending_.emplace(e.stream_id, std::move(p));
+      mark = std::chrono::steady_clock::now();
       return;
     }
     case HandlerRunner::ParkResult::not_parked: break;
   }
   // When nothing of this lane is pending, everything before `e` is settled: an exactly_once
   // handler may then commit the checkpoint past `e` together with its effects.
-  Status st = pending_.empty() ? runner_.invoke_with_checkpoint(e, index_, checkpoint_name_)
-                               : runner_.invoke(e, 1, index_);
+  Status st = runner_.invoke_in_lane(e, index_, pending_.empty() ? &checkpoint_name_ : nullptr, mark);
   if (st.is_ok()) return;  // the hot path: no allocation beyond the handler's own
   Pending p;
   p.queue.push_back(e);
   p.first_failed = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
   if (resolve_failure(p, st, 1)) drain(p);
   if (!p.queue.empty()) pending_.emplace(e.stream_id, std::move(p));
+  mark = std::chrono::steady_clock::now();
 }
 
 void Lane::drain(Pending& p) {

@@ -96,7 +96,8 @@ class Lane {
   bool lease_fresh(SteadyTime now) const;
   Status load_position();
   void apply_reset();
-  void handle_new(const RecordedEvent& e);
+  // `mark`: see HandlerRunner::invoke_in_lane.
+  void handle_new(const RecordedEvent& e, SteadyTime& mark);
   void drain(Pending& p);
   // After attempt `attempt` of p.queue.front() failed with `st`: schedules a retry or
   // dead-letters it (parking the rest when configured). Returns true when the caller should go
@@ -179,8 +180,12 @@ class HandlerRunner {
   Status invoke(const RecordedEvent& e, int attempt) { return invoke(e, attempt, lane_of(e.stream_id)); }
   // Same, when the caller already knows the event's lane.
   Status invoke(const RecordedEvent& e, int attempt, int lane);
-  // Same, and lets exactly_once commit `checkpoint` = e.position + 1 with its effects.
-  Status invoke_with_checkpoint(const RecordedEvent& e, int lane, const std::string& checkpoint);
+  // The lane's hot path: attempt 1, and when `checkpoint` is set, lets exactly_once commit
+  // `*checkpoint` = e.position + 1 with its effects. `mark` is when the previous call of this lane
+  // ended (or the lane's page loop began); it is the call's start, and is moved to its end. One
+  // clock read per event instead of two: the latency then includes the lane's own per-event
+  // bookkeeping, tens of nanoseconds.
+  Status invoke_in_lane(const RecordedEvent& e, int lane, const std::string* checkpoint, SteadyTime& mark);
   void note_error(const RecordedEvent& e, int attempt, const Status& st);
 
   // ---- parked streams (dead_letters.cpp) ----
@@ -214,7 +219,7 @@ class HandlerRunner {
  private:
   friend class Lane;
   Status reconcile_lane_layout();
-  Status call(const RecordedEvent& e, int attempt, int lane, const std::string* checkpoint);
+  Status call(const RecordedEvent& e, int attempt, int lane, const std::string* checkpoint, SteadyTime* mark);
   Result<RecordedEvent> read_event(std::int64_t position, std::string_view event_id);
   std::vector<std::int64_t> lane_checkpoints() const;
   Status run_parked_entry(DeadLetter entry);

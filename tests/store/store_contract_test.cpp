@@ -132,6 +132,41 @@ class StoreContract : public ::testing::TestWithParam<Backend> {
     return out;
   }
 
+  // As read_all_paged, through read_all_shared: a page may stop early (even empty) when it is not
+  // the end, but must still make progress. Returns copies of the events.
+  std::vector<RecordedEvent> read_all_shared_paged(const ReadFilter& filter, std::size_t page) {
+    std::vector<RecordedEvent> out;
+    std::int64_t from = 0;
+    for (int guard = 0; guard < 100'000; ++guard) {
+      auto slice = store_->read_all_shared(from, page, filter);
+      EXPECT_TRUE(slice) << slice.status().to_string();
+      if (!slice) break;
+      EXPECT_LE(slice->events.size(), page);
+      if (!slice->events.empty()) {
+        EXPECT_NE(slice->owner, nullptr) << "events without an owner";
+      }
+      for (const RecordedEvent* e : slice->events) {
+        EXPECT_NE(e, nullptr);
+        if (e == nullptr) return out;
+        EXPECT_GE(e->position, from);
+        EXPECT_LT(e->position, slice->next_position);
+        EXPECT_TRUE(filter.matches(*e)) << "position " << e->position;
+        if (!out.empty()) {
+          EXPECT_GT(e->position, out.back().position);
+        }
+        out.push_back(*e);
+      }
+      if (slice->end_of_log) {
+        EXPECT_EQ(slice->next_position, store_->head_position() + 1);
+        return out;
+      }
+      EXPECT_GT(slice->next_position, from) << "a page that is not the end must make progress";
+      from = slice->next_position;
+    }
+    ADD_FAILURE() << "read_all_shared paging never reached end_of_log";
+    return out;
+  }
+
   std::int64_t total_events() {
     auto s = store_->stats();
     EXPECT_TRUE(s) << s.status().to_string();
@@ -684,6 +719,10 @@ class ReadAllFilters : public StoreContract {
       SCOPED_TRACE("page " + std::to_string(page));
       EXPECT_EQ(positions_of(read_all_paged(filter, page)), want);
     }
+    for (std::size_t page : {1u, 3u, 100u}) {
+      SCOPED_TRACE("shared page " + std::to_string(page));
+      EXPECT_EQ(positions_of(read_all_shared_paged(filter, page)), want);
+    }
     // From the middle of the log.
     const std::int64_t from = 5;
     auto slice = store_->read_all(from, 100, filter);
@@ -765,6 +804,61 @@ TEST_P(ReadAllFilters, Combined) {
   ASSERT_TRUE(slice);
   EXPECT_TRUE(slice->events.empty());
   EXPECT_TRUE(read_all_paged(none, 3).empty());
+}
+
+// Long enough to cross the memory store's internal chunks (4096 events), with two types and
+// three streams interleaved in batches.
+TEST_P(StoreContract, SharedPagesMatchReadAllOverALongLog) {
+  constexpr int kBatches = 9;
+  constexpr int kBatch = 1000;
+  for (int b = 0; b < kBatches; ++b) {
+    std::vector<EventData> es;
+    for (int i = 0; i < kBatch; ++i) {
+      es.push_back(event(i % 3 == 0 ? "Rare" : "Common", "{\"i\":" + std::to_string(b * kBatch + i) + "}"));
+    }
+    must_append("long-" + std::to_string(b % 3), ExpectedVersion::any(), std::move(es));
+  }
+  ReadFilter rare;
+  rare.event_types = {"Rare"};
+  ReadFilter one_stream;
+  one_stream.stream_id = "long-1";
+  for (const ReadFilter& filter : {ReadFilter{}, rare, one_stream}) {
+    const auto want = read_all_paged(filter, 5000);
+    ASSERT_FALSE(want.empty());
+    for (std::size_t page : {700u, 4096u}) {
+      SCOPED_TRACE("page " + std::to_string(page));
+      const auto got = read_all_shared_paged(filter, page);
+      ASSERT_EQ(positions_of(got), positions_of(want));
+      for (std::size_t i = 0; i < got.size(); ++i) {
+        ASSERT_EQ(got[i].id, want[i].id);
+        ASSERT_EQ(got[i].payload, want[i].payload);
+        ASSERT_EQ(got[i].stream_id, want[i].stream_id);
+        ASSERT_EQ(got[i].version, want[i].version);
+      }
+    }
+  }
+}
+
+TEST_P(StoreContract, SharedPageStaysValidWhileTheLogGrows) {
+  must_append("grow-1", ExpectedVersion::any(), events(10));
+  auto page = store_->read_all_shared(0, 10);
+  ASSERT_TRUE(page) << page.status().to_string();
+  ASSERT_EQ(page->events.size(), 10u);
+  const auto copy_before = read_all_paged({}, 100);
+  for (int b = 0; b < 6; ++b) must_append("grow-2", ExpectedVersion::any(), events(1000));
+  for (std::size_t i = 0; i < page->events.size(); ++i) {
+    EXPECT_EQ(page->events[i]->position, static_cast<std::int64_t>(i));
+    EXPECT_EQ(page->events[i]->id, copy_before[i].id);
+    EXPECT_EQ(page->events[i]->payload, copy_before[i].payload);
+  }
+  auto past = store_->read_all_shared(store_->head_position() + 1, 10);
+  ASSERT_TRUE(past);
+  EXPECT_TRUE(past->events.empty());
+  EXPECT_TRUE(past->end_of_log);
+  EXPECT_EQ(past->next_position, store_->head_position() + 1);
+  auto negative = store_->read_all_shared(-1, 10);
+  ASSERT_FALSE(negative);
+  EXPECT_EQ(negative.status().code(), StatusCode::invalid_argument);
 }
 
 TEST_P(StoreContract, ConcurrentReadersNeverSeeGapsOrDuplicates) {

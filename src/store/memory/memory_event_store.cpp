@@ -31,9 +31,12 @@
 namespace herald::detail {
 namespace {
 
+// Deliberately not noexcept: libstdc++ then stores each node's hash code, so a lookup compares
+// codes instead of re-hashing neighbouring keys and chasing their heap strings. With a million
+// event ids that halves the cost of an append's id check.
 struct StringHash {
   using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 template <class V>
 using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
@@ -43,6 +46,49 @@ struct Slot {
   RecordedEvent event;
   std::int64_t batch_first = 0;  // position of the batch's first event
   std::int64_t batch_last = 0;   // position of the batch's last event
+};
+
+// The global log, in fixed-size chunks (index = global position). A chunk reserves its slots
+// once, so they never move, and a slot never changes after it is written: a reader that took a
+// chunk under the store's mutex may keep reading the slots that existed then without the mutex
+// (read_all_shared hands them out without copying). A single vector would also move every event
+// each time it grew. Not thread-safe itself: the store's mu_ guards it.
+class ChunkedLog {
+ public:
+  static constexpr std::size_t kChunkSlots = 4096;
+  struct Chunk {
+    Chunk() { slots.reserve(kChunkSlots); }
+    std::vector<Slot> slots;  // capacity kChunkSlots, filled in order
+  };
+
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  const Slot& operator[](std::size_t position) const {
+    return chunks_[position / kChunkSlots]->slots[position % kChunkSlots];
+  }
+  const Slot& front() const { return (*this)[0]; }
+  const Slot& back() const { return (*this)[size_ - 1]; }
+  // The chunk holding `position` (< size()), shared with whoever reads it.
+  const std::shared_ptr<const Chunk>& chunk_of(std::size_t position) const {
+    return chunks_[position / kChunkSlots];
+  }
+
+  // Allocates whatever `n` more slots need, so that n push_backs cannot throw.
+  void reserve_more(std::size_t n) {
+    while (chunks_.size() * kChunkSlots < size_ + n) chunks_.push_back(std::make_shared<Chunk>());
+  }
+  // REQUIRES: reserve_more covered this slot.
+  void push_back(Slot&& slot) {
+    // const_cast: the chunks are shared as const with readers, but only appended to here, past
+    // every slot a reader can see.
+    auto& chunk = const_cast<Chunk&>(*chunks_[size_ / kChunkSlots]);
+    chunk.slots.push_back(std::move(slot));
+    ++size_;
+  }
+
+ private:
+  std::vector<std::shared_ptr<const Chunk>> chunks_;
+  std::size_t size_ = 0;
 };
 
 struct Lease {
@@ -109,9 +155,12 @@ class MemoryEventStore final : public EventStore {
       const std::int64_t current =
           sit == streams_.end() ? kNoStreamVersion
                                 : static_cast<std::int64_t>(sit->second.size()) - 1;
-      const bool any_stored = std::any_of(events.begin(), events.end(), [&](const EventData& e) {
-        return ids_.find(e.id) != ids_.end();
-      });
+      const auto first = static_cast<std::int64_t>(log_.size());
+      // The common case, new ids and a matching version, costs one index lookup per event: the
+      // ids are claimed for their positions here, and given back if one was taken already.
+      log_.reserve_more(events.size());  // before any change, so nothing below can throw half-way
+      bool any_stored = true;
+      if (expected.matches(current)) any_stored = !claim_ids(events, first);
       if (any_stored) {
         if (auto retry = find_retry(stream_id, expected, events)) return *retry;
       }
@@ -136,13 +185,7 @@ class MemoryEventStore final : public EventStore {
       if (sit == streams_.end()) sit = streams_.emplace(std::string(stream_id), std::vector<std::int64_t>{}).first;
       std::vector<std::int64_t>& versions = sit->second;
       const Timestamp now = clock_->now();
-      const auto first = static_cast<std::int64_t>(log_.size());
       const auto last = first + static_cast<std::int64_t>(events.size()) - 1;
-      // Reserve up front so no push_back below can throw half-way; grow geometrically, since an
-      // exact-size reserve would move the whole log on every append.
-      if (log_.capacity() < log_.size() + events.size()) {
-        log_.reserve(std::max(log_.capacity() * 2, log_.size() + events.size()));
-      }
       for (EventData& e : events) {
         Slot slot;
         slot.batch_first = first;
@@ -156,7 +199,6 @@ class MemoryEventStore final : public EventStore {
         r.type = std::move(e.type);
         r.payload = std::move(e.payload);
         r.metadata = std::move(e.metadata);
-        ids_.emplace(r.id, r.position);
         ++events_by_type_[r.type];
         versions.push_back(r.position);
         log_.push_back(std::move(slot));
@@ -232,6 +274,54 @@ class MemoryEventStore final : public EventStore {
       }
       if (slice.events.size() < max_count) next = std::max(next, scan_end);
     }
+    slice.next_position = next;
+    slice.end_of_log = next >= end;
+    return slice;
+  }
+
+  // Hands out the store's own events: a page never crosses a chunk, so one chunk owns it all.
+  Result<SharedSlice> read_all_shared(std::int64_t from_position, std::size_t max_count,
+                                      const ReadFilter& filter) override {
+    if (from_position < 0) {
+      return Status::invalid_argument("from_position must be >= 0, got " +
+                                      std::to_string(from_position));
+    }
+    std::lock_guard lock(mu_);
+    if (closed_) return closed_error();
+    const auto end = static_cast<std::int64_t>(log_.size());  // head + 1
+    SharedSlice slice;
+    if (from_position >= end) {
+      slice.next_position = from_position;
+      slice.end_of_log = true;
+      return slice;
+    }
+    constexpr auto kChunk = static_cast<std::int64_t>(ChunkedLog::kChunkSlots);
+    const std::int64_t chunk_end = std::min(end, (from_position / kChunk + 1) * kChunk);
+    const auto& chunk = log_.chunk_of(static_cast<std::size_t>(from_position));
+    std::int64_t next = from_position;
+    slice.events.reserve(std::min(max_count, static_cast<std::size_t>(chunk_end - from_position)));
+    if (!filter.stream_id.empty()) {
+      auto sit = streams_.find(filter.stream_id);
+      next = chunk_end;
+      if (sit != streams_.end()) {
+        const std::vector<std::int64_t>& ps = sit->second;
+        for (auto it = std::lower_bound(ps.begin(), ps.end(), from_position);
+             it != ps.end() && *it < chunk_end; ++it) {
+          if (slice.events.size() == max_count) {
+            next = *it;
+            break;
+          }
+          const RecordedEvent& e = log_[static_cast<std::size_t>(*it)].event;
+          if (filter.matches(e)) slice.events.push_back(&e);
+        }
+      }
+    } else {
+      for (; next < chunk_end && slice.events.size() < max_count; ++next) {
+        const RecordedEvent& e = log_[static_cast<std::size_t>(next)].event;
+        if (filter.matches(e)) slice.events.push_back(&e);
+      }
+    }
+    slice.owner = chunk;
     slice.next_position = next;
     slice.end_of_log = next >= end;
     return slice;
@@ -431,6 +521,18 @@ class MemoryEventStore final : public EventStore {
     return Status::not_found("no dead letter with id " + std::to_string(id));
   }
 
+  // Adds every id of `events` to ids_, at positions first, first + 1, …; true when all were new.
+  // Otherwise removes those it added and returns false. REQUIRES: mu_ held.
+  bool claim_ids(const std::vector<EventData>& events, std::int64_t first) {
+    std::size_t added = 0;
+    for (; added < events.size(); ++added) {
+      if (!ids_.try_emplace(events[added].id, first + static_cast<std::int64_t>(added)).second) break;
+    }
+    if (added == events.size()) return true;
+    for (std::size_t i = 0; i < added; ++i) ids_.erase(events[i].id);
+    return false;
+  }
+
   // The earlier append that `events` retries (see the file comment), if any. REQUIRES: mu_ held.
   std::optional<AppendResult> find_retry(std::string_view stream_id, ExpectedVersion expected,
                                          const std::vector<EventData>& events) const {
@@ -461,7 +563,7 @@ class MemoryEventStore final : public EventStore {
   // appended_ is signalled (after mu_ is released) when events are appended or the store closes.
   mutable std::mutex mu_;
   std::condition_variable appended_;
-  std::vector<Slot> log_;                        // index = global position
+  ChunkedLog log_;                               // index = global position
   StringMap<std::vector<std::int64_t>> streams_;  // stream id -> positions, index = version
   StringMap<std::int64_t> ids_;                   // event id -> position
   std::map<std::string, std::int64_t, std::less<>> events_by_type_;
