@@ -52,6 +52,52 @@ std::string ArrayLiteral::finish() {
   return out;
 }
 
+void BinaryArray::put32(std::uint32_t v) {
+  const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                     static_cast<char>(v)};
+  data_.append(b, 4);
+}
+
+void BinaryArray::add_text(std::string_view s) {
+  put32(static_cast<std::uint32_t>(s.size()));
+  data_.append(s);
+  ++count_;
+}
+
+void BinaryArray::add_int8(std::int64_t v) {
+  const auto u = static_cast<std::uint64_t>(v);
+  put32(8);
+  put32(static_cast<std::uint32_t>(u >> 32));
+  put32(static_cast<std::uint32_t>(u));
+  ++count_;
+}
+
+void BinaryArray::add_int4(std::int32_t v) {
+  put32(4);
+  put32(static_cast<std::uint32_t>(v));
+  ++count_;
+}
+
+std::string BinaryArray::finish() {
+  std::string out;
+  out.swap(data_);
+  const std::uint32_t header[5] = {count_ == 0 ? 0u : 1u, 0u, element_type_,
+                                   static_cast<std::uint32_t>(count_), 1u};
+  // An empty array has no dimensions: then only ndim, flags and the element type are sent.
+  const std::size_t words = count_ == 0 ? 3 : 5;
+  for (std::size_t i = 0; i < words; ++i) {
+    const std::uint32_t v = header[i];
+    out[i * 4 + 0] = static_cast<char>(v >> 24);
+    out[i * 4 + 1] = static_cast<char>(v >> 16);
+    out[i * 4 + 2] = static_cast<char>(v >> 8);
+    out[i * 4 + 3] = static_cast<char>(v);
+  }
+  if (count_ == 0) out.resize(12);
+  data_.resize(kHeader);
+  count_ = 0;
+  return out;
+}
+
 std::string sqlstate(const PGresult* r) {
   if (r == nullptr) return {};
   const char* s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -89,6 +135,41 @@ Result<Rows> exec(PGconn* conn, const char* sql, const Params& params, std::stri
   if (conn == nullptr) return Status::unavailable("postgres " + std::string(what) + ": no connection");
   std::vector<const char*> values = params.pointers();
   PGresult* r = PQexecParams(conn, sql, params.size(), nullptr, values.data(), nullptr, nullptr, 0);
+  const ExecStatusType st = r == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(r);
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return Rows(r);
+  Status s = error_status(conn, r, what);
+  PQclear(r);
+  return s;
+}
+
+Status prepare(PGconn* conn, const char* name, const char* sql, const std::vector<Oid>& types,
+               std::string_view what) {
+  if (conn == nullptr) return Status::unavailable("postgres " + std::string(what) + ": no connection");
+  PGresult* r = PQprepare(conn, name, sql, static_cast<int>(types.size()), types.data());
+  const ExecStatusType st = r == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(r);
+  Status s;
+  if (st != PGRES_COMMAND_OK) s = error_status(conn, r, what);
+  PQclear(r);
+  return s;
+}
+
+Result<Rows> exec_prepared(PGconn* conn, const char* name, const std::vector<std::string>& values,
+                           const std::vector<bool>& binary, std::string_view what) {
+  if (conn == nullptr) return Status::unavailable("postgres " + std::string(what) + ": no connection");
+  std::vector<const char*> ptrs;
+  std::vector<int> lengths;
+  std::vector<int> formats;
+  ptrs.reserve(values.size());
+  lengths.reserve(values.size());
+  formats.reserve(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const bool bin = i < binary.size() && binary[i];
+    ptrs.push_back(values[i].c_str());
+    lengths.push_back(static_cast<int>(values[i].size()));
+    formats.push_back(bin ? 1 : 0);
+  }
+  PGresult* r = PQexecPrepared(conn, name, static_cast<int>(values.size()), ptrs.data(), lengths.data(),
+                               formats.data(), 0);
   const ExecStatusType st = r == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(r);
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return Rows(r);
   Status s = error_status(conn, r, what);

@@ -86,6 +86,31 @@ class ArrayLiteral {
   bool first_ = true;
 };
 
+// Builds a one-dimensional array parameter without NULLs in PostgreSQL's binary format (what
+// array_recv reads): no quoting or escaping on either side, and the server copies each element
+// instead of parsing it, which matters for big group commits of JSON payloads.
+class BinaryArray {
+ public:
+  // Element type OIDs and the OIDs of their array types (pg_type.dat).
+  static constexpr Oid kText = 25, kInt8 = 20, kInt4 = 23;
+  static constexpr Oid kTextArray = 1009, kInt8Array = 1016, kInt4Array = 1007;
+
+  explicit BinaryArray(Oid element_type) : element_type_(element_type) { data_.resize(kHeader); }
+  void add_text(std::string_view s);  // element type kText
+  void add_int8(std::int64_t v);      // element type kInt8
+  void add_int4(std::int32_t v);      // element type kInt4
+  void reserve(std::size_t bytes) { data_.reserve(kHeader + bytes); }
+  // The encoded array; the builder starts over empty.
+  std::string finish();
+
+ private:
+  static constexpr std::size_t kHeader = 20;  // ndim, flags, element type, size, lower bound
+  void put32(std::uint32_t v);
+  Oid element_type_;
+  std::string data_;
+  std::int32_t count_ = 0;
+};
+
 // The one translation of libpq failures into Status codes:
 //   connection lost / cannot connect (class 08, 57P0x, no result) -> unavailable
 //   serialization failure, deadlock, lock timeout, too many connections (40001, 40P01, 55P03, 53xxx)
@@ -103,6 +128,13 @@ bool broken(PGconn* conn);
 
 // Runs `sql` with `params`; ok only when the server reports success.
 Result<Rows> exec(PGconn* conn, const char* sql, const Params& params = {}, std::string_view what = "query");
+// Prepares `sql` as the named statement `name` on `conn` with the given parameter types.
+Status prepare(PGconn* conn, const char* name, const char* sql, const std::vector<Oid>& types,
+               std::string_view what = "prepare");
+// Runs the prepared statement `name`; values[i] is sent in binary when binary[i] is true (then
+// it must be that type's binary encoding), else as text. Results come back as text.
+Result<Rows> exec_prepared(PGconn* conn, const char* name, const std::vector<std::string>& values,
+                           const std::vector<bool>& binary, std::string_view what = "query");
 // Runs one or more parameterless statements.
 Status exec_simple(PGconn* conn, const char* sql, std::string_view what = "statement");
 
