@@ -30,6 +30,10 @@
 
 namespace herald {
 
+namespace bus {
+class HandlerRunner;
+}
+
 // What a handler gets besides the event. Created by the bus for one call of handle(); valid only
 // during that call; used by that call's thread only.
 class HandlerContext {
@@ -60,6 +64,13 @@ class HandlerContext {
   }
 
  private:
+  // The bus keeps one context per lane and readies it for each call (no per-call allocation).
+  friend class bus::HandlerRunner;
+  void begin_call(int attempt, const std::string* subscription, std::int64_t position) {
+    attempt_ = attempt;
+    set_checkpoint_hint(subscription, position);
+  }
+
   EventStore& store_;
   std::string handler_name_;
   int attempt_;

@@ -46,22 +46,26 @@ std::uint64_t stable_hash(std::string_view s) {
 
 // ---------------------------------------------------------------- metrics
 
-void HandlerMetrics::record_latency(std::int64_t us) {
+void CallMetrics::record(bool ok, std::int64_t us) {
+  // Writers hold the lane's call_mu, so load-then-store cannot lose an update.
+  auto bump = [](std::atomic_int64_t& a, std::int64_t by) {
+    a.store(a.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  };
   std::size_t b = 0;
   while (b < std::size(LatencyHistogram::kBucketUpperUs) && us > LatencyHistogram::kBucketUpperUs[b]) ++b;
-  latency_counts[b].fetch_add(1, std::memory_order_relaxed);
-  latency_count.fetch_add(1, std::memory_order_relaxed);
-  latency_sum_us.fetch_add(us, std::memory_order_relaxed);
+  bump(latency_counts[b], 1);
+  bump(latency_count, 1);
+  bump(latency_sum_us, us);
+  if (ok) bump(processed, 1);
 }
 
-LatencyHistogram HandlerMetrics::histogram() const {
-  LatencyHistogram h;
+std::int64_t CallMetrics::add_to(LatencyHistogram& h) const {
   for (std::size_t i = 0; i < LatencyHistogram::kBuckets; ++i) {
-    h.counts[i] = latency_counts[i].load(std::memory_order_relaxed);
+    h.counts[i] += latency_counts[i].load(std::memory_order_relaxed);
   }
-  h.count = latency_count.load(std::memory_order_relaxed);
-  h.sum_us = latency_sum_us.load(std::memory_order_relaxed);
-  return h;
+  h.count += latency_count.load(std::memory_order_relaxed);
+  h.sum_us += latency_sum_us.load(std::memory_order_relaxed);
+  return processed.load(std::memory_order_relaxed);
 }
 
 // ---------------------------------------------------------------- runner
@@ -75,7 +79,8 @@ HandlerRunner::HandlerRunner(std::shared_ptr<EventStore> store, const BusOptions
       cache_(std::move(cache)),
       handler_(std::move(handler)),
       options_(std::move(options)),
-      name_(handler_->name()) {
+      name_(handler_->name()),
+      clock_(TickClock::get()) {
   filter_.event_types = handler_->event_types();
   for (int i = 0; i < options_.lanes; ++i) lanes_.push_back(std::make_unique<Lane>(*this, i));
 }
@@ -178,16 +183,17 @@ Status HandlerRunner::invoke(const RecordedEvent& e, int attempt, int lane) {
 }
 
 Status HandlerRunner::invoke_in_lane(const RecordedEvent& e, int lane, const std::string* checkpoint,
-                                     SteadyTime& mark) {
+                                     std::int64_t& mark) {
   return call(e, 1, lane, checkpoint, &mark);
 }
 
-Status HandlerRunner::call(const RecordedEvent& e, int attempt, int lane, const std::string* checkpoint,
-                           SteadyTime* mark) {
-  std::lock_guard call_lock(lanes_[static_cast<std::size_t>(lane)]->call_mu);
-  HandlerContext ctx(*store_, name_, attempt, &stopping_);
-  if (checkpoint != nullptr) ctx.set_checkpoint_hint(checkpoint, e.position + 1);
-  const auto t0 = mark != nullptr ? *mark : std::chrono::steady_clock::now();
+Status HandlerRunner::call(const RecordedEvent& e, int attempt, int lane_index, const std::string* checkpoint,
+                           std::int64_t* mark) {
+  Lane& lane = *lanes_[static_cast<std::size_t>(lane_index)];
+  std::lock_guard call_lock(lane.call_mu);
+  HandlerContext& ctx = lane.context;
+  ctx.begin_call(attempt, checkpoint, e.position + 1);
+  const std::int64_t t0 = mark != nullptr ? *mark : clock_.now();
   Status st;
   try {
     st = handler_->handle(e, ctx);
@@ -196,12 +202,10 @@ Status HandlerRunner::call(const RecordedEvent& e, int attempt, int lane, const 
   } catch (...) {
     st = Status::internal("handler threw a non-standard exception");
   }
-  const auto t1 = std::chrono::steady_clock::now();
+  const std::int64_t t1 = clock_.now();
   if (mark != nullptr) *mark = t1;
-  metrics_.record_latency(std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count());
-  if (st.is_ok()) {
-    metrics_.processed.fetch_add(1, std::memory_order_relaxed);
-  } else {
+  lane.call_metrics.record(st.is_ok(), clock_.micros(t1 - t0));
+  if (!st.is_ok()) {
     metrics_.failed.fetch_add(1, std::memory_order_relaxed);
     note_error(e, attempt, st);
   }
@@ -256,12 +260,11 @@ HandlerStatus HandlerRunner::status() const {
   auto cps = lane_checkpoints();
   s.checkpoint = cps.empty() ? 0 : *std::min_element(cps.begin(), cps.end());
   s.lag = std::max<std::int64_t>(0, store_->head_position() + 1 - s.checkpoint);
-  s.processed = metrics_.processed.load(std::memory_order_relaxed);
+  for (const auto& lane : lanes_) s.processed += lane->call_metrics.add_to(s.latency);
   s.failed = metrics_.failed.load(std::memory_order_relaxed);
   s.retried = metrics_.retried.load(std::memory_order_relaxed);
   s.dead_lettered = metrics_.dead_lettered.load(std::memory_order_relaxed);
   s.parked = parked_count_.load(std::memory_order_relaxed);
-  s.latency = metrics_.histogram();
   {
     std::lock_guard lock(status_mu_);
     s.last_error = last_error_;
@@ -380,7 +383,10 @@ Status HandlerRunner::replay_range(std::int64_t from, std::int64_t to,
 // ---------------------------------------------------------------- lane
 
 Lane::Lane(HandlerRunner& runner, int index)
-    : runner_(runner), index_(index), checkpoint_name_(runner.checkpoint_name(index, runner.options().lanes)) {}
+    : context(runner.store(), runner.name(), 1, &runner.stopping()),
+      runner_(runner),
+      index_(index),
+      checkpoint_name_(runner.checkpoint_name(index, runner.options().lanes)) {}
 
 Lane::~Lane() { join(); }
 
@@ -618,7 +624,7 @@ void Lane::loop() {
         continue;
       }
       bool interrupted = false;
-      SteadyTime mark = std::chrono::steady_clock::now();
+      std::int64_t mark = runner_.clock_.now();
       for (std::size_t i = 0; i < page->size(); ++i) {
         const RecordedEvent& e = (*page)[i];
         if (runner_.stopping().load(std::memory_order_relaxed)) {
@@ -631,7 +637,7 @@ void Lane::loop() {
             interrupted = true;
             break;
           }
-          if (last_renew_ != renewed) mark = std::chrono::steady_clock::now();  // not the handler's time
+          if (last_renew_ != renewed) mark = runner_.clock_.now();  // not the handler's time
         }
         if (runner_.lane_of(e.stream_id) == index_) handle_new(e, mark);
         read_pos_ = e.position + 1;
@@ -668,24 +674,24 @@ void Lane::loop() {
   }
 }
 
-void Lane::handle_new(const RecordedEvent& e, SteadyTime& mark) {
+void Lane::handle_new(const RecordedEvent& e, std::int64_t& mark) {
   if (!pending_.empty()) {
     if (auto it = pending_.find(e.stream_id); it != pending_.end()) {
       it->second.queue.push_back(e);  // keeps the stream in order behind its retrying event
-      mark = std::chrono::steady_clock::now();
+      mark = runner_.clock_.now();
       return;
     }
   }
   switch (runner_.park_if_parked(e)) {
     case HandlerRunner::ParkResult::parked:
-      mark = std::chrono::steady_clock::now();  // parking wrote to the store
+      mark = runner_.clock_.now();  // parking wrote to the store
       return;
     case HandlerRunner::ParkResult::error: {
       Pending p;
       p.queue.push_back(e);
       p.due = std::chrono::steady_clock::now() + kStoreErrorBackoff;
       pending_.emplace(e.stream_id, std::move(p));
-      mark = std::chrono::steady_clock::now();
+      mark = runner_.clock_.now();
       return;
     }
     case HandlerRunner::ParkResult::not_parked: break;
@@ -699,7 +705,7 @@ void Lane::handle_new(const RecordedEvent& e, SteadyTime& mark) {
   p.first_failed = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
   if (resolve_failure(p, st, 1)) drain(p);
   if (!p.queue.empty()) pending_.emplace(e.stream_id, std::move(p));
-  mark = std::chrono::steady_clock::now();
+  mark = runner_.clock_.now();
 }
 
 void Lane::drain(Pending& p) {

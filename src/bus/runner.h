@@ -22,25 +22,34 @@
 #include <vector>
 
 #include "bus/batch_cache.h"
+#include "bus/tick_clock.h"
 #include "herald/event_bus.h"
 
 namespace herald::bus {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 
-// Counters of one handler, shared by its lanes and by redrive/replay calls (all atomics: they are
-// written on the hot path and read by status calls without a lock).
+// Failure counters of one handler, shared by its lanes and by redrive/replay calls (atomics:
+// read by status calls without a lock; written off the hot path).
 struct HandlerMetrics {
-  std::atomic_int64_t processed{0};
   std::atomic_int64_t failed{0};
   std::atomic_int64_t retried{0};
   std::atomic_int64_t dead_lettered{0};
+};
+
+// What every handle() call of one lane adds: successes and the latency histogram. Written only
+// with the lane's call_mu held, so writers never overlap and a plain load-add-store is enough
+// (no locked read-modify-write on the hot path); status calls read the atomics without a lock.
+struct alignas(64) CallMetrics {
+  std::atomic_int64_t processed{0};
   std::atomic_int64_t latency_counts[LatencyHistogram::kBuckets] = {};
   std::atomic_int64_t latency_count{0};
   std::atomic_int64_t latency_sum_us{0};
 
-  void record_latency(std::int64_t us);
-  LatencyHistogram histogram() const;
+  // REQUIRES: the lane's call_mu held.
+  void record(bool ok, std::int64_t us);
+  // Adds this lane's figures to `h` and returns its processed count.
+  std::int64_t add_to(LatencyHistogram& h) const;
 };
 
 class HandlerRunner;
@@ -75,8 +84,10 @@ class Lane {
 
   // Held around every handle() call for this lane's streams, so a redrive or replay on a user
   // thread never runs the handler concurrently with this lane (a one-lane handler need not be
-  // thread-safe).
+  // thread-safe). It also guards `context` and the writes to `call_metrics`.
   std::mutex call_mu;
+  HandlerContext context;    // readied for each call; one per lane, so no per-call allocation
+  CallMetrics call_metrics;  // see CallMetrics
 
  private:
   // Events of one stream waiting for a retry of their front event.
@@ -96,8 +107,8 @@ class Lane {
   bool lease_fresh(SteadyTime now) const;
   Status load_position();
   void apply_reset();
-  // `mark`: see HandlerRunner::invoke_in_lane.
-  void handle_new(const RecordedEvent& e, SteadyTime& mark);
+  // `mark` (TickClock ticks): see HandlerRunner::invoke_in_lane.
+  void handle_new(const RecordedEvent& e, std::int64_t& mark);
   void drain(Pending& p);
   // After attempt `attempt` of p.queue.front() failed with `st`: schedules a retry or
   // dead-letters it (parking the rest when configured). Returns true when the caller should go
@@ -185,7 +196,7 @@ class HandlerRunner {
   // ended (or the lane's page loop began); it is the call's start, and is moved to its end. One
   // clock read per event instead of two: the latency then includes the lane's own per-event
   // bookkeeping, tens of nanoseconds.
-  Status invoke_in_lane(const RecordedEvent& e, int lane, const std::string* checkpoint, SteadyTime& mark);
+  Status invoke_in_lane(const RecordedEvent& e, int lane, const std::string* checkpoint, std::int64_t& mark);
   void note_error(const RecordedEvent& e, int attempt, const Status& st);
 
   // ---- parked streams (dead_letters.cpp) ----
@@ -219,7 +230,7 @@ class HandlerRunner {
  private:
   friend class Lane;
   Status reconcile_lane_layout();
-  Status call(const RecordedEvent& e, int attempt, int lane, const std::string* checkpoint, SteadyTime* mark);
+  Status call(const RecordedEvent& e, int attempt, int lane, const std::string* checkpoint, std::int64_t* mark);
   Result<RecordedEvent> read_event(std::int64_t position, std::string_view event_id);
   std::vector<std::int64_t> lane_checkpoints() const;
   Status run_parked_entry(DeadLetter entry);
@@ -232,6 +243,7 @@ class HandlerRunner {
   const std::shared_ptr<EventHandler> handler_;
   const HandlerOptions options_;
   const std::string name_;
+  const TickClock& clock_;  // latency timestamps
   ReadFilter filter_;
   std::vector<std::unique_ptr<Lane>> lanes_;  // created in the constructor, never resized
 

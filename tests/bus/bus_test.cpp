@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "bus/tick_clock.h"
 #include "bus_test_util.h"
 #include "herald/typed_handler.h"
 
@@ -283,6 +284,42 @@ TEST(EventBus, DurableHandlersSeeTheirTypesInOrderAndRunIndependently) {
   EXPECT_EQ(st->state, HandlerState::running);
   EXPECT_EQ(bus.handler_status("nope").status().code(), StatusCode::not_found);
   EXPECT_EQ(bus.handler_statuses().size(), 2u);
+}
+
+TEST(TickClock, ConvertsAnIntervalToMicroseconds) {
+  const auto& clock = bus::TickClock::get();
+  const std::int64_t t0 = clock.now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const std::int64_t t1 = clock.now();
+  EXPECT_GE(clock.micros(t1 - t0), 20'000);  // a sleep lasts at least what was asked
+  EXPECT_LT(clock.micros(t1 - t0), 20'000'000) << "ticks converted with a wrong rate";
+  EXPECT_EQ(clock.micros(t0 - t1), 0) << "a negative interval counts as none";
+}
+
+// The latency histogram of the lane's hot path (one clock read per event, chained from the
+// previous call) puts slow calls in slow buckets and accounts for every call.
+TEST(EventBus, LatencyHistogramPlacesSlowCallsInSlowBuckets) {
+  auto store = memory_store();
+  EventBus bus(store);
+  auto slow = std::make_shared<FnHandler>("slow", std::vector<std::string>{}, [](const RecordedEvent&, HandlerContext&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    return Status::ok();
+  });
+  ASSERT_TRUE(bus.register_handler(slow).is_ok());
+  ASSERT_TRUE(bus.publish("s-1", ExpectedVersion::any(), {ev("A"), ev("B"), ev("C"), ev("D")}).is_ok());
+  ASSERT_TRUE(bus.start().is_ok());
+  ASSERT_TRUE(eventually([&] { return bus.handler_status("slow")->processed == 4; }));
+  auto st = bus.handler_status("slow");
+  ASSERT_TRUE(st.is_ok());
+  EXPECT_EQ(st->latency.count, 4);
+  EXPECT_GE(st->latency.sum_us, 4 * 3'000);
+  std::int64_t at_least_2500us = 0;
+  for (std::size_t b = 0; b < LatencyHistogram::kBuckets; ++b) {
+    if (b >= std::size(LatencyHistogram::kBucketUpperUs) || LatencyHistogram::kBucketUpperUs[b] >= 2'500) {
+      at_least_2500us += st->latency.counts[b];
+    }
+  }
+  EXPECT_EQ(at_least_2500us, 4) << "every 3 ms call belongs in a bucket of 2.5 ms or more";
 }
 
 TEST(EventBus, ResumesFromTheStoredCheckpointAfterRestart) {
