@@ -25,6 +25,7 @@
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <semaphore>
 #include <system_error>
 #include <thread>
 #include <unordered_set>
@@ -287,12 +288,14 @@ class PostgresEventStore final : public EventStore {
     pending.events = std::move(events);
     pending.recorded_at = clock_->now();
     {
-      std::unique_lock lock(queue_mu_);
+      std::lock_guard lock(queue_mu_);
       if (closed_) return closed_error();
       queue_.push_back(&pending);
-      queue_cv_.notify_one();
-      done_cv_.wait(lock, [&] { return pending.result.has_value(); });
+      // Only wake the writer when it waits for this many appends: with many appenders, a wake-up
+      // per append was a good part of the client's CPU.
+      if (queue_.size() >= writer_wants_) queue_cv_.notify_one();
     }
+    pending.done.acquire();
     return std::move(*pending.result);
   }
 
@@ -678,13 +681,15 @@ class PostgresEventStore final : public EventStore {
 
  private:
   // One append waiting for the writer thread. Lives on the appending thread's stack until
-  // `result` is set (under queue_mu_).
+  // `done` is released.
   struct PendingAppend {
     std::string stream_id;
     ExpectedVersion expected = ExpectedVersion::any();
     std::vector<EventData> events;
     Timestamp recorded_at{};
+    // Set by the writer thread, then `done` is released; read by the appender after acquiring it.
     std::optional<Result<AppendResult>> result;
+    std::binary_semaphore done{0};
   };
 
   static Status dead_letter_not_found(std::int64_t id) {
@@ -763,6 +768,7 @@ class PostgresEventStore final : public EventStore {
     for (;;) {
       {
         std::unique_lock lock(queue_mu_);
+        writer_wants_ = 1;
         queue_cv_.wait(lock, [&] { return closed_ || !queue_.empty(); });
         if (queue_.empty()) return;  // closed and drained
         // Gather: the appenders the previous batch just answered are usually about to append
@@ -773,8 +779,10 @@ class PostgresEventStore final : public EventStore {
         // a fraction of the last call so a writer that stopped costs little, keeps groups whole.
         if (queue_.size() < last_group && !closed_) {
           const auto cap = std::min<std::chrono::steady_clock::duration>(last_call / 4, kMaxGather);
+          writer_wants_ = last_group;
           queue_cv_.wait_for(lock, cap, [&] { return closed_ || queue_.size() >= last_group; });
         }
+        writer_wants_ = std::numeric_limits<std::size_t>::max();  // busy: nobody needs to wake it
         std::size_t events = 0;
         std::size_t bytes = 0;
         while (!queue_.empty()) {
@@ -805,11 +813,12 @@ class PostgresEventStore final : public EventStore {
       if (last >= 0) observe_head(last);
       last_call = std::chrono::steady_clock::now() - call_start;
       last_group = batch.size();
-      {
-        std::lock_guard lock(queue_mu_);
-        for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->result.emplace(std::move(results[i]));
+      // Each appender is woken on its own (no shared mutex to fight over when ten wake at once).
+      // After release() the appender may return and destroy its PendingAppend: not touched again.
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        batch[i]->result.emplace(std::move(results[i]));
+        batch[i]->done.release();
       }
-      done_cv_.notify_all();
       batch.clear();
     }
   }
@@ -1026,11 +1035,14 @@ class PostgresEventStore final : public EventStore {
 
   pg::Pool pool_;  // thread-safe on its own
 
-  // queue_mu_ guards queue_, closed_ and every PendingAppend::result. queue_cv_ wakes the writer;
-  // done_cv_ wakes appenders when a batch finished.
+  // queue_mu_ guards queue_, closed_ and writer_wants_. queue_cv_ wakes the writer. A queued
+  // PendingAppend belongs to the writer thread from the moment it is taken off queue_ until its
+  // `done` semaphore is released.
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
-  std::condition_variable done_cv_;
+  // Queue length at which an appender wakes the writer: 1 while it idles, the expected group
+  // while it gathers (see writer_loop), "never" while it runs a batch.
+  std::size_t writer_wants_ = 1;
   std::deque<PendingAppend*> queue_;
   bool closed_ = false;
 
