@@ -366,7 +366,11 @@ BEGIN
     RETURN;
   END IF;
 
-  -- Unchanged from version 1: append by append, each seeing the ones before it.
+  -- Append by append, each seeing the ones before it, as in version 1. Its rules rely on
+  -- v_check being false only when no id of the batch is stored, so probe now if not done yet.
+  IF NOT v_check AND NOT p_verify_ids THEN
+    v_check := EXISTS (SELECT 1 FROM herald_events e WHERE e.id = ANY (p_ids));
+  END IF;
   FOR i IN 1 .. coalesce(array_length(p_streams, 1), 0) LOOP
     v_n := p_counts[i];
     v_ids := p_ids[v_off + 1 : v_off + v_n];
@@ -486,7 +490,13 @@ Result<int> schema_version(PGconn* conn) {
   return static_cast<int>(r->i64(0, 0));
 }
 
-Status migrate(PGconn* conn) {
+Status migrate(PGconn* conn) { return migrate(conn, kSchemaVersion); }
+
+Status migrate(PGconn* conn, int target_version) {
+  if (target_version < 1 || target_version > kSchemaVersion) {
+    return Status::invalid_argument("no schema version " + std::to_string(target_version) +
+                                    " in this build (1.." + std::to_string(kSchemaVersion) + ")");
+  }
   HERALD_RETURN_IF_ERROR(exec_simple(conn, "SET client_min_messages = warning", "session setup"));
   HERALD_RETURN_IF_ERROR(exec_simple(conn, kMigrationLock, "migration lock"));
   Status s = exec_simple(conn,
@@ -503,7 +513,7 @@ Status migrate(PGconn* conn) {
                              "; this build understands up to " + std::to_string(kSchemaVersion));
     } else {
       for (const Migration& m : kMigrations) {
-        if (m.version <= *current) continue;
+        if (m.version <= *current || m.version > target_version) continue;
         s = apply(conn, m);
         if (!s.is_ok()) break;
       }
