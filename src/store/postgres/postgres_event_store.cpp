@@ -287,16 +287,11 @@ class PostgresEventStore final : public EventStore {
     pending.events = std::move(events);
     pending.recorded_at = clock_->now();
     {
-      std::lock_guard lock(queue_mu_);
+      std::unique_lock lock(queue_mu_);
       if (closed_) return closed_error();
       queue_.push_back(&pending);
-      // Only wake the writer when it waits for this many appends: with many appenders, a wake-up
-      // per append was a good part of the client's CPU.
-      if (queue_.size() >= writer_wants_) queue_cv_.notify_one();
-    }
-    {
-      std::unique_lock lock(pending.mu);
-      pending.done_cv.wait(lock, [&] { return pending.result.has_value(); });
+      queue_cv_.notify_one();
+      done_cv_.wait(lock, [&] { return pending.result.has_value(); });
     }
     return std::move(*pending.result);
   }
@@ -683,17 +678,12 @@ class PostgresEventStore final : public EventStore {
 
  private:
   // One append waiting for the writer thread. Lives on the appending thread's stack until
-  // `result` is set.
+  // `result` is set (under queue_mu_).
   struct PendingAppend {
     std::string stream_id;
     ExpectedVersion expected = ExpectedVersion::any();
     std::vector<EventData> events;
     Timestamp recorded_at{};
-    // mu guards result; done_cv wakes this appender alone once the writer set it. (Not a
-    // std::binary_semaphore: libstdc++'s spins and yields before it sleeps, which with ten
-    // waiting appenders on two cores took CPU from the database server.)
-    std::mutex mu;
-    std::condition_variable done_cv;
     std::optional<Result<AppendResult>> result;
   };
 
@@ -773,7 +763,6 @@ class PostgresEventStore final : public EventStore {
     for (;;) {
       {
         std::unique_lock lock(queue_mu_);
-        writer_wants_ = 1;
         queue_cv_.wait(lock, [&] { return closed_ || !queue_.empty(); });
         if (queue_.empty()) return;  // closed and drained
         // Gather: the appenders the previous batch just answered are usually about to append
@@ -784,10 +773,8 @@ class PostgresEventStore final : public EventStore {
         // a fraction of the last call so a writer that stopped costs little, keeps groups whole.
         if (queue_.size() < last_group && !closed_) {
           const auto cap = std::min<std::chrono::steady_clock::duration>(last_call / 4, kMaxGather);
-          writer_wants_ = last_group;
           queue_cv_.wait_for(lock, cap, [&] { return closed_ || queue_.size() >= last_group; });
         }
-        writer_wants_ = std::numeric_limits<std::size_t>::max();  // busy: nobody needs to wake it
         std::size_t events = 0;
         std::size_t bytes = 0;
         while (!queue_.empty()) {
@@ -818,15 +805,11 @@ class PostgresEventStore final : public EventStore {
       if (last >= 0) observe_head(last);
       last_call = std::chrono::steady_clock::now() - call_start;
       last_group = batch.size();
-      // Each appender is woken on its own (no shared mutex to fight over when ten wake at once).
-      // Notified under its mutex: once that is released the appender may return and destroy its
-      // PendingAppend, which is not touched again.
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        PendingAppend& p = *batch[i];
-        std::lock_guard lock(p.mu);
-        p.result.emplace(std::move(results[i]));
-        p.done_cv.notify_one();
+      {
+        std::lock_guard lock(queue_mu_);
+        for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->result.emplace(std::move(results[i]));
       }
+      done_cv_.notify_all();
       batch.clear();
     }
   }
@@ -1043,14 +1026,11 @@ class PostgresEventStore final : public EventStore {
 
   pg::Pool pool_;  // thread-safe on its own
 
-  // queue_mu_ guards queue_, closed_ and writer_wants_. queue_cv_ wakes the writer. A queued
-  // PendingAppend belongs to the writer thread from the moment it is taken off queue_ until its
-  // `done` semaphore is released.
+  // queue_mu_ guards queue_, closed_ and every PendingAppend::result. queue_cv_ wakes the writer;
+  // done_cv_ wakes appenders when a batch finished.
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
-  // Queue length at which an appender wakes the writer: 1 while it idles, the expected group
-  // while it gathers (see writer_loop), "never" while it runs a batch.
-  std::size_t writer_wants_ = 1;
+  std::condition_variable done_cv_;
   std::deque<PendingAppend*> queue_;
   bool closed_ = false;
 
