@@ -854,6 +854,11 @@ class PostgresEventStore final : public EventStore {
       for (const std::string& stmt : session_setup_) {
         HERALD_RETURN_IF_ERROR(pg::exec_simple(c->get(), stmt.c_str(), "session setup"));
       }
+      // Generic plans for the call and for the statements inside herald_append_batch: with
+      // arrays of varying length the plan cache otherwise keeps re-planning them as custom plans
+      // on every call (measured: +13% single appends, +10% batches of 100, +6% with 10 writers).
+      HERALD_RETURN_IF_ERROR(
+          pg::exec_simple(c->get(), "SET plan_cache_mode = force_generic_plan", "session setup"));
       // Prepared once per connection: the call is parsed and planned once, not per batch.
       using pg::BinaryArray;
       const Oid text_a = BinaryArray::kTextArray, int4_a = BinaryArray::kInt4Array,
