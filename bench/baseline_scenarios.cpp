@@ -4,6 +4,8 @@
 //                       durable commit at a time);
 //   naive_sqlite_1x1    a plain SQLite table, one INSERT per transaction, no group commit;
 //   naive_postgres_1x1  the same on PostgreSQL via raw libpq (only with --store postgres://…);
+//   naive_postgres_batch_100  the same table, one 100-row INSERT per transaction (PostgreSQL's
+//                       own cost of durable batches, next to append_batch_100);
 //   std_function_loop   3 no-op std::function handlers called in a loop (the cost floor of
 //                       in-process dispatch, next to dispatch_memory).
 #include <fcntl.h>
@@ -184,11 +186,27 @@ Result<Json> run_naive_sqlite(const Options& opt) {
 
 // ---- naive PostgreSQL ----
 
-Result<Json> run_naive_postgres(const Options& opt) {
+#ifdef HERALD_BENCH_WITH_POSTGRES
+// One element of a PostgreSQL array literal: quoted, with " and \ escaped.
+void append_array_element(std::string& out, std::string_view value) {
+  out += '"';
+  for (char c : value) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+#endif
+
+// A plain events table (the same three unique indexes as the stores: position, id, stream +
+// version) written by one client, `batch` rows per transaction: one INSERT of one row, or one
+// INSERT … SELECT FROM unnest(arrays) of `batch` rows. What PostgreSQL itself does with the same
+// durability, next to append_1x1 and append_batch_<batch>.
+Result<Json> run_naive_postgres(const Options& opt, const std::string& name, int batch) {
 #ifdef HERALD_BENCH_WITH_POSTGRES
   if (opt.kind != StoreKind::postgres) {
     Json skipped;
-    skipped["scenario"] = "naive_postgres_1x1";
+    skipped["scenario"] = name;
     skipped["skipped"] = "needs --store postgres://";
     return skipped;
   }
@@ -216,10 +234,13 @@ Result<Json> run_naive_postgres(const Options& opt) {
         "version BIGINT NOT NULL, id UUID NOT NULL UNIQUE, type TEXT NOT NULL, "
         "payload JSONB NOT NULL, recorded_at TIMESTAMPTZ NOT NULL DEFAULT now(), "
         "UNIQUE(stream_id, version))"));
-    PGresult* prep = PQprepare(conn, "ins",
-                               "INSERT INTO events(stream_id, version, id, type, payload) "
-                               "VALUES($1, $2, $3, 'BenchEvent', $4)",
-                               4, nullptr);
+    const char* insert = batch == 1
+        ? "INSERT INTO events(stream_id, version, id, type, payload) "
+          "VALUES($1, $2, $3, 'BenchEvent', $4)"
+        : "INSERT INTO events(stream_id, version, id, type, payload) "
+          "SELECT $1, u.v, u.id, 'BenchEvent', u.p "
+          "FROM unnest($2::bigint[], $3::uuid[], $4::jsonb[]) AS u(v, id, p)";
+    PGresult* prep = PQprepare(conn, "ins", insert, 4, nullptr);
     bool prep_ok = PQresultStatus(prep) == PGRES_COMMAND_OK;
     PQclear(prep);
     if (!prep_ok) return Status::unavailable(std::string("prepare: ") + PQerrorMessage(conn));
@@ -227,30 +248,46 @@ Result<Json> run_naive_postgres(const Options& opt) {
     const std::int64_t cap = opt.events > 0 ? opt.events : 1'000'000;
     const auto start = std::chrono::steady_clock::now();
     const auto deadline = start + as_duration(opt.seconds);
+    std::string versions, ids, payloads;
     while (n < cap && std::chrono::steady_clock::now() < deadline) {
-      const std::string version = std::to_string(n);
-      const std::string id = new_uuid_v7();
-      const std::string payload = make_payload(n);
-      const char* params[4] = {"bench-0", version.c_str(), id.c_str(), payload.c_str()};
+      if (batch == 1) {
+        versions = std::to_string(n);
+        ids = new_uuid_v7();
+        payloads = make_payload(n);
+      } else {
+        versions = ids = payloads = "{";
+        for (int i = 0; i < batch; ++i) {
+          const char* sep = i == 0 ? "" : ",";
+          versions += sep + std::to_string(n + i);
+          ids += sep + new_uuid_v7();
+          payloads += sep;
+          append_array_element(payloads, make_payload(n + i));
+        }
+        versions += '}';
+        ids += '}';
+        payloads += '}';
+      }
+      const char* params[4] = {"bench-0", versions.c_str(), ids.c_str(), payloads.c_str()};
       const std::int64_t t0 = now_ns();
       PGresult* res = PQexecPrepared(conn, "ins", 4, params, nullptr, nullptr, 0);
       bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
       PQclear(res);
       if (!ok) return Status::unavailable(std::string("insert: ") + PQerrorMessage(conn));
       lat.push_back(now_ns() - t0);
-      ++n;
+      n += batch;
     }
     secs = seconds_between(start, std::chrono::steady_clock::now());
   }
-  Json out = base_result("naive_postgres_1x1", StoreKind::postgres, n, secs);
+  Json out = base_result(name, StoreKind::postgres, n, secs);
   out["writers"] = 1;
-  out["batch"] = 1;
+  out["batch"] = batch;
   put_latency(out, summarize(lat));
-  out["latency_of"] = "one INSERT transaction";
+  out["latency_of"] = batch == 1 ? "one INSERT transaction" : "one INSERT transaction of `batch` rows";
   return out;
 #else
+  (void)batch;
   Json skipped;
-  skipped["scenario"] = "naive_postgres_1x1";
+  skipped["scenario"] = name;
   skipped["skipped"] = opt.kind == StoreKind::postgres ? "built without PostgreSQL support"
                                                        : "needs --store postgres://";
   return skipped;
@@ -310,7 +347,10 @@ void register_baseline_scenarios(Registry& r) {
   r.add({"naive_sqlite_1x1", "plain SQLite table (WAL, synchronous=FULL), 1 INSERT per transaction",
          run_naive_sqlite});
   r.add({"naive_postgres_1x1", "plain PostgreSQL table via libpq, 1 INSERT per transaction",
-         run_naive_postgres});
+         [](const Options& o) { return run_naive_postgres(o, "naive_postgres_1x1", 1); }});
+  r.add({"naive_postgres_batch_100",
+         "plain PostgreSQL table via libpq, one 100-row INSERT per transaction",
+         [](const Options& o) { return run_naive_postgres(o, "naive_postgres_batch_100", 100); }});
 }
 
 void register_dispatch_baseline(Registry& r) {
