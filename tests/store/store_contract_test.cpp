@@ -961,6 +961,28 @@ TEST_P(StoreContract, StatsDescribeTheLog) {
     EXPECT_EQ(s->bytes_on_disk, 0);
   }
   EXPECT_EQ(store_->head_position(), 6);
+
+  // Later calls see later appends (a backend may count incrementally): a new stream, an old one.
+  must_append("w-1", ExpectedVersion::any(), events(2, "B"));
+  must_append("y-1", ExpectedVersion::any(), events(1, "D"));
+  auto later = store_->stats();
+  ASSERT_TRUE(later);
+  EXPECT_EQ(later->total_events, 10);
+  EXPECT_EQ(later->stream_count, 4);
+  EXPECT_EQ(later->events_by_type,
+            (std::map<std::string, std::int64_t>{{"A", 3}, {"B", 3}, {"C", 3}, {"D", 1}}));
+  auto again = store_->stats();  // nothing new: the same figures
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->stream_count, 4);
+  EXPECT_EQ(again->events_by_type, later->events_by_type);
+  if (persistent()) {
+    reopen();
+    auto reopened = store_->stats();
+    ASSERT_TRUE(reopened);
+    EXPECT_EQ(reopened->total_events, 10);
+    EXPECT_EQ(reopened->stream_count, 4);
+    EXPECT_EQ(reopened->events_by_type, later->events_by_type);
+  }
 }
 
 TEST_P(StoreContract, WaitForReturnsAtOnceWhenAnEventIsReadable) {

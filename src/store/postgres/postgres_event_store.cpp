@@ -23,6 +23,7 @@
 #include <condition_variable>
 #include <deque>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <system_error>
@@ -415,6 +416,8 @@ class PostgresEventStore final : public EventStore {
 
   Result<StoreStats> stats() override {
     if (closed_flag_.load()) return closed_error();
+    // Held throughout, so counted_ never runs ahead of this call's snapshot.
+    std::lock_guard stats_lock(stats_mu_);
     return with_conn(true, [&](PGconn* c) -> Result<StoreStats> {
       // One snapshot for all the numbers.
       HERALD_RETURN_IF_ERROR(pg::exec_simple(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "stats"));
@@ -710,7 +713,7 @@ class PostgresEventStore final : public EventStore {
   Result<StoreStats> stats_in_snapshot(PGconn* c) {
     StoreStats s;
     auto head = pg::exec(c,
-                         "SELECT h.next_position, (SELECT count(*) FROM herald_streams), "
+                         "SELECT h.next_position, "
                          "(SELECT recorded_at FROM herald_events WHERE position = 0), "
                          "(SELECT recorded_at FROM herald_events WHERE position = h.next_position - 1), "
                          "(SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
@@ -721,17 +724,35 @@ class PostgresEventStore final : public EventStore {
     if (!head) return head.status();
     const std::int64_t next = head->i64(0, 0);
     s.total_events = next;  // positions are gap-free from 0
-    s.stream_count = head->i64(0, 1);
     if (next > 0) {
       s.first_position = 0;
       s.last_position = next - 1;
-      s.first_recorded_at = timestamp_from_micros(head->i64(0, 2));
-      s.last_recorded_at = timestamp_from_micros(head->i64(0, 3));
+      s.first_recorded_at = timestamp_from_micros(head->i64(0, 1));
+      s.last_recorded_at = timestamp_from_micros(head->i64(0, 2));
     }
-    s.bytes_on_disk = head->i64(0, 4);
-    auto types = pg::exec(c, "SELECT type, count(*) FROM herald_events GROUP BY type", {}, "stats");
-    if (!types) return types.status();
-    for (int i = 0; i < types->size(); ++i) s.events_by_type.emplace(types->str(i, 0), types->i64(i, 1));
+    s.bytes_on_disk = head->i64(0, 3);
+    // Only the events appended since the last call are counted: [0, counted_.upto) is final
+    // (gap-free positions, committed in order, never changed), so a scrape of /metrics costs
+    // what was appended since the previous one, not a scan of the whole log. A stream is
+    // counted by its first event (version 0): streams are created by appends and never removed.
+    if (counted_.upto < next) {
+      pg::Params range;
+      range.add(counted_.upto).add(next);
+      auto types = pg::exec(c,
+                            "SELECT type, count(*), count(*) FILTER (WHERE version = 0) FROM herald_events"
+                            " WHERE position >= $1 AND position < $2 GROUP BY type",
+                            range, "stats");
+      if (!types) return types.status();
+      CountedLog updated = counted_;
+      for (int i = 0; i < types->size(); ++i) {
+        updated.by_type[types->str(i, 0)] += types->i64(i, 1);
+        updated.streams += types->i64(i, 2);
+      }
+      updated.upto = next;
+      counted_ = std::move(updated);
+    }
+    s.events_by_type.insert(counted_.by_type.begin(), counted_.by_type.end());
+    s.stream_count = counted_.streams;
     return s;
   }
 
@@ -1043,6 +1064,15 @@ class PostgresEventStore final : public EventStore {
   pg::Conn writer_conn_;
   std::thread writer_;
   std::thread listener_;
+
+  // stats_mu_ guards counted_: per-type event and stream counts of positions [0, upto).
+  struct CountedLog {
+    std::int64_t upto = 0;
+    std::int64_t streams = 0;
+    std::map<std::string, std::int64_t> by_type;
+  };
+  std::mutex stats_mu_;
+  CountedLog counted_;
 
   // head_ is written under head_mu_ (so that a waiter cannot miss a wake-up) and read lock-free.
   // closed_flag_ mirrors closed_ for lock-free checks and is also set under head_mu_.
