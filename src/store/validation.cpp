@@ -27,6 +27,13 @@ Status validate_read_stream(std::string_view stream_id, std::int64_t from_versio
   return {};
 }
 
+Status validate_read_all(std::int64_t from_position) {
+  if (from_position < 0) {
+    return Status::invalid_argument("from_position must be >= 0, got " + std::to_string(from_position));
+  }
+  return {};
+}
+
 Status prepare_append(std::string_view stream_id, ExpectedVersion expected,
                       std::vector<EventData>& events, const StoreOptions& options) {
   HERALD_RETURN_IF_ERROR(validate_stream_id(stream_id));

@@ -17,6 +17,9 @@ Status validate_stream_id(std::string_view stream_id);
 // invalid_argument for a bad stream id (as validate_stream_id) or a negative from_version.
 Status validate_read_stream(std::string_view stream_id, std::int64_t from_version);
 
+// invalid_argument for a negative from_position of read_all / read_all_shared.
+Status validate_read_all(std::int64_t from_position);
+
 // Checks an append's input against `options` and gives every event without an id a fresh UUIDv7.
 // invalid_argument (naming the offending event index) for: a negative exact expected version, no
 // events, too many events, an empty or over-long type, a payload over the limit or not JSON, a

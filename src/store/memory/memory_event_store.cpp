@@ -237,55 +237,27 @@ class MemoryEventStore final : public EventStore {
 
   Result<AllSlice> read_all(std::int64_t from_position, std::size_t max_count,
                             const ReadFilter& filter) override {
-    if (from_position < 0) {
-      return Status::invalid_argument("from_position must be >= 0, got " +
-                                      std::to_string(from_position));
-    }
+    HERALD_RETURN_IF_ERROR(validate_read_all(from_position));
     std::lock_guard lock(mu_);
     if (closed_) return closed_error();
     const auto end = static_cast<std::int64_t>(log_.size());  // head + 1
+    // A sparse filter over a long log would otherwise hold mu_ (and stall appends) for the whole
+    // scan; stopping early is allowed because next_position still moves forward. A stream filter
+    // walks only that stream's positions, so it needs no such bound.
+    const std::int64_t limit = !filter.stream_id.empty() || from_position >= end - kMaxExaminedPerRead
+                                   ? end
+                                   : from_position + kMaxExaminedPerRead;
     AllSlice slice;
-    std::int64_t next = from_position;
-    if (!filter.stream_id.empty()) {
-      // Walk only the stream's own positions; events of other streams are skipped over as
-      // "examined" so next_position still moves past them.
-      auto sit = streams_.find(filter.stream_id);
-      if (sit != streams_.end()) {
-        const std::vector<std::int64_t>& ps = sit->second;
-        for (auto it = std::lower_bound(ps.begin(), ps.end(), from_position);
-             it != ps.end() && slice.events.size() < max_count; ++it) {
-          const RecordedEvent& e = log_[static_cast<std::size_t>(*it)].event;
-          if (filter.matches(e)) slice.events.push_back(e);
-          next = *it + 1;
-        }
-        if (slice.events.size() < max_count) next = std::max(next, end);
-      } else {
-        next = std::max(next, end);
-      }
-    } else {
-      // A sparse filter over a long log would otherwise hold mu_ (and stall appends) for the
-      // whole scan; stopping early is allowed because next_position still moves forward.
-      const std::int64_t scan_end =
-          from_position < end - kMaxExaminedPerRead ? from_position + kMaxExaminedPerRead : end;
-      for (std::int64_t p = from_position; p < scan_end && slice.events.size() < max_count; ++p) {
-        const RecordedEvent& e = log_[static_cast<std::size_t>(p)].event;
-        if (filter.matches(e)) slice.events.push_back(e);
-        next = p + 1;
-      }
-      if (slice.events.size() < max_count) next = std::max(next, scan_end);
-    }
-    slice.next_position = next;
-    slice.end_of_log = next >= end;
+    slice.next_position = scan(from_position, limit, max_count, filter,
+                               [&](const RecordedEvent& e) { slice.events.push_back(e); });
+    slice.end_of_log = slice.next_position >= end;
     return slice;
   }
 
   // Hands out the store's own events: a page never crosses a chunk, so one chunk owns it all.
   Result<SharedSlice> read_all_shared(std::int64_t from_position, std::size_t max_count,
                                       const ReadFilter& filter) override {
-    if (from_position < 0) {
-      return Status::invalid_argument("from_position must be >= 0, got " +
-                                      std::to_string(from_position));
-    }
+    HERALD_RETURN_IF_ERROR(validate_read_all(from_position));
     std::lock_guard lock(mu_);
     if (closed_) return closed_error();
     const auto end = static_cast<std::int64_t>(log_.size());  // head + 1
@@ -297,33 +269,11 @@ class MemoryEventStore final : public EventStore {
     }
     constexpr auto kChunk = static_cast<std::int64_t>(ChunkedLog::kChunkSlots);
     const std::int64_t chunk_end = std::min(end, (from_position / kChunk + 1) * kChunk);
-    const auto& chunk = log_.chunk_of(static_cast<std::size_t>(from_position));
-    std::int64_t next = from_position;
     slice.events.reserve(std::min(max_count, static_cast<std::size_t>(chunk_end - from_position)));
-    if (!filter.stream_id.empty()) {
-      auto sit = streams_.find(filter.stream_id);
-      next = chunk_end;
-      if (sit != streams_.end()) {
-        const std::vector<std::int64_t>& ps = sit->second;
-        for (auto it = std::lower_bound(ps.begin(), ps.end(), from_position);
-             it != ps.end() && *it < chunk_end; ++it) {
-          if (slice.events.size() == max_count) {
-            next = *it;
-            break;
-          }
-          const RecordedEvent& e = log_[static_cast<std::size_t>(*it)].event;
-          if (filter.matches(e)) slice.events.push_back(&e);
-        }
-      }
-    } else {
-      for (; next < chunk_end && slice.events.size() < max_count; ++next) {
-        const RecordedEvent& e = log_[static_cast<std::size_t>(next)].event;
-        if (filter.matches(e)) slice.events.push_back(&e);
-      }
-    }
-    slice.owner = chunk;
-    slice.next_position = next;
-    slice.end_of_log = next >= end;
+    slice.next_position = scan(from_position, chunk_end, max_count, filter,
+                               [&](const RecordedEvent& e) { slice.events.push_back(&e); });
+    slice.owner = log_.chunk_of(static_cast<std::size_t>(from_position));
+    slice.end_of_log = slice.next_position >= end;
     return slice;
   }
 
@@ -519,6 +469,39 @@ class MemoryEventStore final : public EventStore {
 
   static Status dead_letter_not_found(std::int64_t id) {
     return Status::not_found("no dead letter with id " + std::to_string(id));
+  }
+
+  // Calls visit(event) for the events matching `filter` at positions [from, limit), at most
+  // max_count of them, in position order. Returns where the next read starts: past every event
+  // examined. A stream filter walks only that stream's positions; the others are skipped over as
+  // examined. REQUIRES: mu_ held.
+  template <class Visit>
+  std::int64_t scan(std::int64_t from, std::int64_t limit, std::size_t max_count, const ReadFilter& filter,
+                    Visit&& visit) const {
+    std::size_t taken = 0;
+    if (!filter.stream_id.empty()) {
+      auto sit = streams_.find(filter.stream_id);
+      if (sit == streams_.end()) return std::max(from, limit);
+      const std::vector<std::int64_t>& ps = sit->second;
+      for (auto it = std::lower_bound(ps.begin(), ps.end(), from); it != ps.end() && *it < limit; ++it) {
+        if (taken == max_count) return *it;
+        const RecordedEvent& e = log_[static_cast<std::size_t>(*it)].event;
+        if (filter.matches(e)) {
+          visit(e);
+          ++taken;
+        }
+      }
+      return std::max(from, limit);
+    }
+    std::int64_t next = from;
+    for (; next < limit && taken < max_count; ++next) {
+      const RecordedEvent& e = log_[static_cast<std::size_t>(next)].event;
+      if (filter.matches(e)) {
+        visit(e);
+        ++taken;
+      }
+    }
+    return next;
   }
 
   // Adds every id of `events` to ids_, at positions first, first + 1, …; true when all were new.

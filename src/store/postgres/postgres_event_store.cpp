@@ -334,9 +334,7 @@ class PostgresEventStore final : public EventStore {
 
   Result<AllSlice> read_all(std::int64_t from_position, std::size_t max_count,
                             const ReadFilter& filter) override {
-    if (from_position < 0) {
-      return Status::invalid_argument("from_position must be >= 0, got " + std::to_string(from_position));
-    }
+    HERALD_RETURN_IF_ERROR(validate_read_all(from_position));
     if (closed_flag_.load()) return closed_error();
     const bool filtered = !filter.empty();
     // Positions are gap-free, so without a filter [from, from + max_count) holds exactly the

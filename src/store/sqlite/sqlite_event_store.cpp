@@ -554,10 +554,7 @@ class SqliteEventStore final : public EventStore {
 
   Result<AllSlice> read_all(std::int64_t from_position, std::size_t max_count,
                             const ReadFilter& filter) override {
-    if (from_position < 0) {
-      return Status::invalid_argument("from_position " + std::to_string(from_position) +
-                                      " is negative");
-    }
+    HERALD_RETURN_IF_ERROR(validate_read_all(from_position));
     if (!filter.stream_id.empty()) HERALD_RETURN_IF_ERROR(validate_stream_id(filter.stream_id));
     if (closed_.load()) return closed_status();
     AllSlice slice;
