@@ -52,9 +52,21 @@ std::string ArrayLiteral::finish() {
   return out;
 }
 
+namespace {
+
+// PostgreSQL's binary formats are big-endian.
+void store_be32(char* out, std::uint32_t v) {
+  out[0] = static_cast<char>(v >> 24);
+  out[1] = static_cast<char>(v >> 16);
+  out[2] = static_cast<char>(v >> 8);
+  out[3] = static_cast<char>(v);
+}
+
+}  // namespace
+
 void BinaryArray::put32(std::uint32_t v) {
-  const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-                     static_cast<char>(v)};
+  char b[4];
+  store_be32(b, v);
   data_.append(b, 4);
 }
 
@@ -85,13 +97,7 @@ std::string BinaryArray::finish() {
                                    static_cast<std::uint32_t>(count_), 1u};
   // An empty array has no dimensions: then only ndim, flags and the element type are sent.
   const std::size_t words = count_ == 0 ? 3 : 5;
-  for (std::size_t i = 0; i < words; ++i) {
-    const std::uint32_t v = header[i];
-    out[i * 4 + 0] = static_cast<char>(v >> 24);
-    out[i * 4 + 1] = static_cast<char>(v >> 16);
-    out[i * 4 + 2] = static_cast<char>(v >> 8);
-    out[i * 4 + 3] = static_cast<char>(v);
-  }
+  for (std::size_t i = 0; i < words; ++i) store_be32(&out[i * 4], header[i]);
   if (count_ == 0) out.resize(12);
   data_.resize(kHeader);
   count_ = 0;
