@@ -31,15 +31,7 @@ def run_suite(module_name, binary, base):
         with FreshDatabase(base) as db:
             PostgresShop.url_of_db = db.url
             module.Shop = PostgresShop  # the suite builds its Shop through its module-level name
-            try:
-                module.test(binary, data_dir, shops)
-            except Exception:
-                for s in shops:
-                    print("---- herald_shop log ----\n" + s.read_log())
-                raise
-            finally:
-                for s in shops:
-                    s.kill()
+            shoplib.run_shops(module.test, binary, data_dir, shops)
             shoplib.check(not os.path.exists(os.path.join(data_dir, "events.db")),
                           "the shop wrote an SQLite store; it should have used " + db.url)
             shoplib.check(shops, "the suite started no shop")

@@ -133,17 +133,11 @@ def outbox_files(data_dir):
     return sorted(f for f in os.listdir(d) if f.endswith(".eml"))
 
 
-def run(test_fn):
-    """Runs test_fn(binary, data_dir) with a fresh temp dir; prints the shop log on failure."""
-    if len(sys.argv) < 2:
-        print("usage: %s PATH/TO/herald_shop" % sys.argv[0])
-        sys.exit(2)
-    binary = os.path.abspath(sys.argv[1])
-    data_dir = tempfile.mkdtemp(prefix="herald-shop-e2e-")
-    shops = []
+def run_shops(test_fn, binary, data_dir, shops):
+    """Runs test_fn(binary, data_dir, shops); prints the log of every shop it started when it
+    fails, and kills them all afterwards."""
     try:
         test_fn(binary, data_dir, shops)
-        print("PASS")
     except Exception:
         for s in shops:
             print("---- herald_shop log ----\n" + s.read_log())
@@ -151,4 +145,17 @@ def run(test_fn):
     finally:
         for s in shops:
             s.kill()
+
+
+def run(test_fn):
+    """Runs test_fn(binary, data_dir, shops) with a fresh temp dir (see run_shops)."""
+    if len(sys.argv) < 2:
+        print("usage: %s PATH/TO/herald_shop" % sys.argv[0])
+        sys.exit(2)
+    binary = os.path.abspath(sys.argv[1])
+    data_dir = tempfile.mkdtemp(prefix="herald-shop-e2e-")
+    try:
+        run_shops(test_fn, binary, data_dir, [])
+        print("PASS")
+    finally:
         shutil.rmtree(data_dir, ignore_errors=True)
