@@ -546,12 +546,17 @@ TEST_F(PostgresStoreTest, OpeningAVersion1DatabaseUpgradesItAndKeepsItsEvents) {
   Status migrated = pg::migrate(c.get(), 1);
   ASSERT_TRUE(migrated.is_ok()) << migrated.to_string();
   const std::string id = new_uuid_v7();
-  const std::string v1_append =
-      "SELECT r_code, r_first FROM herald_append_batch(ARRAY['old-1'], ARRAY['old'], ARRAY[1], "
-      "ARRAY[0::bigint], ARRAY[1], ARRAY[0::bigint], ARRAY['" + id + "'], ARRAY['Old'], "
-      "ARRAY['{\"v\":1}'], ARRAY[''], ARRAY[''], ARRAY[''], ARRAY[''], false, true, ARRAY[1], "
-      "ARRAY[1], true)";
-  auto written = pg::exec(c.get(), v1_append.c_str());
+  // A call of version 1's 18-argument function: one event `id` appended to `stream` with the
+  // expected-version kind `kind` (0 any, 1 no_stream).
+  auto v1_append = [&](const std::string& stream, int kind, const std::string& payload) {
+    const std::string sql =
+        "SELECT r_code, r_first FROM herald_append_batch(ARRAY['" + stream + "'], ARRAY['old'], "
+        "ARRAY[" + std::to_string(kind) + "], ARRAY[0::bigint], ARRAY[1], ARRAY[0::bigint], "
+        "ARRAY['" + id + "'], ARRAY['Old'], ARRAY['" + payload + "'], ARRAY[''], ARRAY[''], "
+        "ARRAY[''], ARRAY[''], false, true, ARRAY[1], ARRAY[1], true)";
+    return pg::exec(c.get(), sql.c_str());
+  };
+  auto written = v1_append("old-1", 1, R"({"v":1})");
   ASSERT_TRUE(written.is_ok()) << written.status().to_string();
   ASSERT_EQ(written->i64(0, 0), 0);
   EXPECT_EQ(written->i64(0, 1), 0);
@@ -578,12 +583,7 @@ TEST_F(PostgresStoreTest, OpeningAVersion1DatabaseUpgradesItAndKeepsItsEvents) {
   EXPECT_EQ(next->first_position, 1);
   EXPECT_EQ(next->stream_version, 1);
   // The 18-argument form of version 1 still works on the upgraded schema.
-  const std::string conflict =
-      "SELECT r_code FROM herald_append_batch(ARRAY['old-2'], ARRAY['old'], ARRAY[0], "
-      "ARRAY[0::bigint], ARRAY[1], ARRAY[0::bigint], ARRAY['" + id + "'], ARRAY['Old'], "
-      "ARRAY['{}'], ARRAY[''], ARRAY[''], ARRAY[''], ARRAY[''], false, true, ARRAY[1], "
-      "ARRAY[1], true)";
-  auto refused = pg::exec(c.get(), conflict.c_str());
+  auto refused = v1_append("old-2", 0, "{}");
   ASSERT_TRUE(refused.is_ok()) << refused.status().to_string();
   EXPECT_EQ(refused->i64(0, 0), 2);  // id stored elsewhere
 }
