@@ -89,8 +89,10 @@ TEST(EventBusFailures, AStoreOutageShowsAsFailedAndTheHandlerRecovers) {
   EventBus bus(store, fast_bus());
   auto h = std::make_shared<FnHandler>("h", std::vector<std::string>{});
   ASSERT_TRUE(bus.register_handler(h).is_ok());
-  ASSERT_TRUE(bus.start().is_ok());
+  // The outage begins before the lane's first read: set after start(), a read that checked the
+  // flag just before it was set could still reach the store and see the event published next.
   store->fail_reads = true;
+  ASSERT_TRUE(bus.start().is_ok());
   ASSERT_TRUE(bus.publish("s-1", ExpectedVersion::any(), {ev("A")}).is_ok());
   ASSERT_TRUE(eventually([&] { return bus.handler_status("h")->state == HandlerState::failed; }));
   EXPECT_EQ(h->handled_count(), 0u);
