@@ -11,6 +11,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -28,6 +29,12 @@ inline std::int64_t to_micros(Timestamp t) { return t.time_since_epoch().count()
 std::string format_rfc3339(Timestamp t);
 // Parses RFC 3339 ("…Z" or "…+hh:mm", fraction optional). Returns false on malformed input.
 bool parse_rfc3339(std::string_view text, Timestamp& out);
+
+// How deeply a payload's arrays and objects may nest; the store refuses deeper ones
+// (invalid_argument), and the HTTP layer applies the same bound to request bodies. JSON libraries
+// serialise and compare recursively, so an unbounded depth is a stack overflow waiting for one
+// hostile input; 128 levels is far more than any real document needs.
+inline constexpr std::size_t kMaxJsonDepth = 128;
 
 // Who and why: carried with every event.
 struct EventMetadata {

@@ -20,9 +20,14 @@
 // "payload_too_large", "unauthorized". A wrong_expected_version body also has "actual_version".
 //
 // The server wraps every handler: an exception becomes 500 {"error":"internal",…}; a body over the
-// limit is 413; an unknown path 404; a known path with another method 405 (with an Allow header);
-// when an admin token is set, every path under /admin/ needs "Authorization: Bearer <token>" (401).
-// Each request is logged (method, path, status, duration) through spdlog.
+// limit is 413; an unknown path 404; a known path with another method 405 (with an Allow header).
+// Before routing, every request passes the checks of docs/security.md: the path is decoded and
+// normalised once (normalize_path), the Host header is checked against an allow-list, a body must
+// be application/json (415), a state-changing request from a foreign Origin is refused (403), and
+// conflicting Content-Length headers are refused (400). When an admin token is set, a route
+// registered with Access::admin needs "Authorization: Bearer <token>" (401): the route actually
+// matched decides, never a prefix of the raw path. Each request is logged (method, path, status,
+// duration) through spdlog.
 #pragma once
 
 #include <chrono>
@@ -42,6 +47,12 @@
 namespace herald::http {
 
 enum class Method : std::uint8_t { get, post, put, patch, del };
+
+// Who may call a route. Decided by the route the normalised path matched.
+enum class Access : std::uint8_t {
+  public_route,  // anyone who can reach the port
+  admin,         // needs the admin token when one is configured (ServerOptions::admin_token)
+};
 
 // "GET", "POST", "PUT", "PATCH", "DELETE".
 std::string_view to_string(Method m) noexcept;
@@ -63,9 +74,13 @@ struct Request {
   std::map<std::string, std::string> headers;        // names lower-cased; repeated ones joined ", "
   std::string body;
   std::string remote_addr;
-  // The X-Request-Id header, or a fresh UUIDv7 when absent; echoed in the response's
-  // X-Request-Id header. Use it as the correlation id of events the request causes.
+  // The X-Request-Id header when it is 1 to 128 characters of [A-Za-z0-9._:-], else a fresh
+  // UUIDv7; echoed in the response's X-Request-Id header. Use it as the correlation id of events
+  // the request causes.
   std::string request_id;
+  // Set by the server: the request carried the admin token, or none is configured. The router
+  // refuses Access::admin routes (401) when it is false.
+  bool is_admin = false;
 
   // The {name} path parameter; empty when the route has no such segment.
   const std::string& param(const std::string& name) const;
@@ -109,27 +124,59 @@ struct Response {
 // Called concurrently from the server's worker threads: it must be thread-safe.
 using Handler = std::function<Response(const Request&)>;
 
+// The one form of a request path that routing and authorisation both see. `raw_path` is the
+// request-target up to '?', as sent. It is percent-decoded exactly once (so "%2F" is a '/' and
+// "%252F" the three characters "%2F"), then split on '/'; empty segments and "." are dropped, ".."
+// removes the segment before it (never above the root), and the result is "/seg/seg" ("/" when
+// nothing is left). A trailing slash is dropped like any empty segment. invalid_argument when
+// `raw_path` does not start with '/', holds a malformed %-escape, or decodes to a NUL or another
+// control character (C0 or DEL). Pure and non-recursive: safe on any bytes.
+Result<std::string> normalize_path(std::string_view raw_path);
+
 // Routes: (method, pattern) -> handler. Patterns are absolute paths whose segments are literals or
-// {name} (one whole segment, matched non-empty, percent-decoded into Request::path_params), e.g.
-// "/api/users/{id}/cart". A literal segment wins over a {name} segment at the same place.
+// {name} (one whole segment, matched non-empty, into Request::path_params), e.g.
+// "/api/users/{id}/cart". A literal segment wins over a {name} segment at the same place. Paths
+// given to dispatch() are normalised first (normalize_path), so "//admin/./events" is matched,
+// and authorised, exactly as "/admin/events".
 // Thread-safety: add() must finish before the server starts; dispatch() is then safe from any
 // number of threads (the table is read-only while serving).
 class Router {
  public:
   // invalid_argument for a pattern that does not start with '/', has an empty or malformed {…}
-  // segment, or a null handler; already_exists when (method, pattern) is taken.
-  Status add(Method method, std::string_view pattern, Handler handler);
-  Status get(std::string_view pattern, Handler h) { return add(Method::get, pattern, std::move(h)); }
-  Status post(std::string_view pattern, Handler h) { return add(Method::post, pattern, std::move(h)); }
-  Status put(std::string_view pattern, Handler h) { return add(Method::put, pattern, std::move(h)); }
-  Status patch(std::string_view pattern, Handler h) { return add(Method::patch, pattern, std::move(h)); }
-  Status del(std::string_view pattern, Handler h) { return add(Method::del, pattern, std::move(h)); }
+  // segment, a null handler, or a pattern under /admin registered as public (admin routes are
+  // protected by construction); already_exists when (method, pattern) is taken.
+  Status add(Method method, std::string_view pattern, Handler handler, Access access = Access::public_route);
+  Status get(std::string_view pattern, Handler h, Access a = Access::public_route) {
+    return add(Method::get, pattern, std::move(h), a);
+  }
+  Status post(std::string_view pattern, Handler h, Access a = Access::public_route) {
+    return add(Method::post, pattern, std::move(h), a);
+  }
+  Status put(std::string_view pattern, Handler h, Access a = Access::public_route) {
+    return add(Method::put, pattern, std::move(h), a);
+  }
+  Status patch(std::string_view pattern, Handler h, Access a = Access::public_route) {
+    return add(Method::patch, pattern, std::move(h), a);
+  }
+  Status del(std::string_view pattern, Handler h, Access a = Access::public_route) {
+    return add(Method::del, pattern, std::move(h), a);
+  }
 
-  // Routes `request` (fills path_params) and calls the handler. Never throws: an exception from
-  // the handler is 500 internal; no route for the path is 404 route_not_found; a path known for
-  // other methods only is 405 method_not_allowed with an Allow header.
+  // Normalises request.path (400 invalid_argument when normalize_path refuses it), routes it
+  // (fills path_params) and calls the handler. Never throws: an exception from the handler is 500
+  // internal; an Access::admin route with !request.is_admin is 401 unauthorized (with
+  // WWW-Authenticate), and so is an unknown path whose first segment is "admin" in any case, so
+  // that admin routes cannot be probed; another unknown path is 404 route_not_found; a path known
+  // for other methods only is 405 method_not_allowed with an Allow header.
   Response dispatch(Request& request) const;
 
+  struct RouteInfo {
+    Method method;
+    std::string pattern;
+    Access access;
+  };
+  // Every route, in registration order (for logs, docs and the route-variant tests).
+  std::vector<RouteInfo> routes() const;
   // "METHOD pattern" of every route, in registration order (for logs and docs).
   std::vector<std::string> describe() const;
 
@@ -139,6 +186,7 @@ class Router {
     std::string pattern;
     std::vector<std::string> segments;  // "{name}" marks a parameter
     Handler handler;
+    Access access;
   };
   std::vector<Route> routes_;  // written only before serving
 };
@@ -148,7 +196,20 @@ struct ServerOptions {
   std::string host = "127.0.0.1";            // bind address; 0.0.0.0 exposes it to the network
   int port = 8080;                           // 0: the OS picks a free port (see Server::port())
   std::size_t body_limit_bytes = 1 << 20;    // larger bodies: 413 payload_too_large
-  std::string admin_token;                   // non-empty: /admin/* needs "Bearer <token>"
+  std::string admin_token;                   // non-empty: Access::admin routes need "Bearer <token>"
+  // Binding an address other than loopback without an admin token is refused by start() unless
+  // this is set: it would open the admin API to the network.
+  bool insecure_admin = false;
+  // Host header values (names, case-insensitive, without the port) accepted besides the defaults:
+  // "localhost", 127.0.0.1, [::1], the bound address, and, when the bound address is a wildcard
+  // (0.0.0.0 or ::), any IP literal (DNS rebinding needs a name). "*" accepts any Host. Another
+  // Host is answered 400 host_not_allowed, so a rebound name cannot reach the API.
+  std::vector<std::string> allowed_hosts;
+  // Origins ("https://shop.example.com") whose browsers may call the API cross-site (CORS): their
+  // state-changing requests are served and answered with Access-Control-Allow-Origin, and their
+  // preflights (OPTIONS) answered. Empty (the default): CORS is off, and a POST, PUT, PATCH or
+  // DELETE whose Origin is neither same-origin nor listed is refused 403 origin_not_allowed.
+  std::vector<std::string> allowed_origins;
   int worker_threads = 8;                    // concurrent requests handled
   std::chrono::seconds read_timeout{10};
   std::chrono::seconds write_timeout{10};
@@ -165,8 +226,9 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Binds and starts serving in the background; returns once the socket listens.
-  // invalid_argument for a bad port/host; unavailable when the address cannot be bound (in use);
-  // failed_precondition when already started or stopped.
+  // invalid_argument for a bad port/host, or a non-loopback host with no admin token and not
+  // insecure_admin (the message names --admin-token and --insecure-admin); unavailable when the
+  // address cannot be bound (in use); failed_precondition when already started or stopped.
   Status start();
   // The port actually bound (useful with port 0); 0 before start().
   int port() const;

@@ -6,14 +6,49 @@ namespace herald::detail {
 
 bool is_valid_json(std::string_view text) noexcept {
   // Validation runs on every appended payload; simdjson checks a 200-byte payload about ten times
-  // faster than nlohmann::json::accept. One parser per thread: it keeps its buffers between calls.
+  // faster than nlohmann::json::accept. One parser per thread: it keeps its buffers between calls,
+  // and its depth limit is ours (simdjson's default is 1024, deeper than nlohmann can dump safely).
   try {
-    thread_local simdjson::dom::parser parser;
+    thread_local simdjson::dom::parser parser(simdjson::SIMDJSON_MAXSIZE_BYTES);
+    thread_local bool allocated = false;
+    if (!allocated) {
+      if (parser.allocate(4096, kMaxJsonDepth) != simdjson::SUCCESS) return false;
+      allocated = true;
+    }
     return parser.parse(text.data(), text.size(), /*realloc_if_needed=*/true).error() ==
            simdjson::SUCCESS;
   } catch (...) {
     return false;
   }
+}
+
+bool json_depth_within(std::string_view text, std::size_t max_depth) noexcept {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character cannot end the string
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': in_string = true; break;
+      case '[':
+      case '{':
+        if (++depth > max_depth) return false;
+        break;
+      case ']':
+      case '}':
+        if (depth > 0) --depth;
+        break;
+      default: break;
+    }
+  }
+  return true;
 }
 
 std::string encode_extra(const EventMetadata& m) {

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <exception>
 
+#include "core/json_codec.h"
 #include "herald/http.h"
 
 namespace herald::http {
@@ -88,6 +89,12 @@ std::optional<std::string> Request::header(std::string_view name) const {
 
 Result<nlohmann::json> Request::json() const {
   if (body.empty()) return Status::invalid_argument("body is empty; a JSON document is required");
+  // nlohmann parses iteratively but serialises, compares and copies recursively: refuse depth
+  // before it builds anything.
+  if (!detail::json_depth_within(body, kMaxJsonDepth)) {
+    return Status::invalid_argument("body nests arrays or objects deeper than " + std::to_string(kMaxJsonDepth) +
+                                    " levels");
+  }
   try {
     return nlohmann::json::parse(body);
   } catch (const nlohmann::json::exception& ex) {
@@ -160,6 +167,13 @@ std::vector<std::string> split_path(std::string_view path) {
   return out;
 }
 
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 bool is_param(const std::string& seg) { return seg.size() >= 2 && seg.front() == '{' && seg.back() == '}'; }
 
 // How well `segments` match `route`: -1 no match, else the number of literal segments (the more
@@ -181,9 +195,62 @@ int match(const std::vector<std::string>& route, const std::vector<std::string>&
   return literals;
 }
 
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+Response unauthorized() {
+  auto r = Response::error(401, "unauthorized", "admin routes need 'Authorization: Bearer <token>'");
+  r.headers["WWW-Authenticate"] = "Bearer";
+  return r;
+}
+
 }  // namespace
 
-Status Router::add(Method method, std::string_view pattern, Handler handler) {
+Result<std::string> normalize_path(std::string_view raw_path) {
+  if (raw_path.empty() || raw_path.front() != '/') {
+    return Status::invalid_argument("request path must start with '/'");
+  }
+  std::string decoded;
+  decoded.reserve(raw_path.size());
+  for (std::size_t i = 0; i < raw_path.size(); ++i) {
+    char c = raw_path[i];
+    if (c == '%') {
+      const int hi = i + 2 < raw_path.size() ? hex_value(raw_path[i + 1]) : -1;
+      const int lo = hi < 0 ? -1 : hex_value(raw_path[i + 2]);
+      if (hi < 0 || lo < 0) return Status::invalid_argument("request path has a malformed %-escape");
+      c = static_cast<char>(hi * 16 + lo);
+      i += 2;
+    }
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) return Status::invalid_argument("request path holds a control character");
+    decoded.push_back(c);
+  }
+  std::vector<std::string_view> kept;
+  std::string_view rest = decoded;
+  while (!rest.empty()) {
+    auto slash = rest.find('/');
+    std::string_view seg = rest.substr(0, slash);
+    rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+    if (seg.empty() || seg == ".") continue;
+    if (seg == "..") {
+      if (!kept.empty()) kept.pop_back();
+      continue;
+    }
+    kept.push_back(seg);
+  }
+  std::string out;
+  for (auto seg : kept) {
+    out.push_back('/');
+    out.append(seg);
+  }
+  if (out.empty()) out = "/";
+  return out;
+}
+
+Status Router::add(Method method, std::string_view pattern, Handler handler, Access access) {
   if (!handler) return Status::invalid_argument("route " + std::string(pattern) + ": null handler");
   if (pattern.empty() || pattern.front() != '/') {
     return Status::invalid_argument("route pattern must start with '/': " + std::string(pattern));
@@ -209,11 +276,17 @@ Status Router::add(Method method, std::string_view pattern, Handler handler) {
                                     std::string(pattern) + " is already registered");
     }
   }
-  routes_.push_back(Route{method, std::string(pattern), std::move(segments), std::move(handler)});
+  if (access != Access::admin && !segments.empty() && equals_ignoring_case(segments.front(), "admin")) {
+    return Status::invalid_argument("route " + std::string(pattern) + " is under /admin and must be Access::admin");
+  }
+  routes_.push_back(Route{method, std::string(pattern), std::move(segments), std::move(handler), access});
   return Status::ok();
 }
 
 Response Router::dispatch(Request& request) const {
+  auto normalized = normalize_path(request.path);
+  if (!normalized) return Response::from_status(normalized.status());
+  request.path = std::move(*normalized);
   auto segments = split_path(request.path);
   const Route* best = nullptr;
   int best_score = -1;
@@ -230,6 +303,13 @@ Response Router::dispatch(Request& request) const {
       best = &r;
       best_score = score;
     }
+  }
+  // Unknown paths under /admin answer like protected ones, so the admin API cannot be mapped
+  // without the token.
+  const bool under_admin = !segments.empty() && equals_ignoring_case(segments.front(), "admin");
+  if ((best != nullptr && best->access == Access::admin && !request.is_admin) ||
+      (best == nullptr && under_admin && !request.is_admin)) {
+    return unauthorized();
   }
   if (best == nullptr) {
     if (allowed.empty()) {
@@ -252,6 +332,13 @@ Response Router::dispatch(Request& request) const {
   } catch (...) {
     return Response::error(500, "internal", "unhandled non-standard exception");
   }
+}
+
+std::vector<Router::RouteInfo> Router::routes() const {
+  std::vector<RouteInfo> out;
+  out.reserve(routes_.size());
+  for (const auto& r : routes_) out.push_back(RouteInfo{r.method, r.pattern, r.access});
+  return out;
 }
 
 std::vector<std::string> Router::describe() const {

@@ -10,7 +10,8 @@
 #include <thread>
 
 #include "herald/http.h"
-#include "herald/id.h"
+#include "core/log_text.h"
+#include "http/request_pipeline.h"
 
 namespace herald::http {
 
@@ -18,6 +19,7 @@ struct Server::Impl {
   // Constant after construction.
   std::shared_ptr<const Router> router;
   ServerOptions options;
+  std::unique_ptr<detail::RequestPipeline> pipeline;  // built by start()
 
   httplib::Server server;
   std::mutex mu;            // guards thread, state, bound_port
@@ -29,75 +31,24 @@ struct Server::Impl {
   void handle(const httplib::Request& in, httplib::Response& out);
 };
 
-namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
-void write(const Response& r, const std::string& request_id, httplib::Response& out) {
+void Server::Impl::handle(const httplib::Request& in, httplib::Response& out) {
+  detail::RawRequest raw;
+  raw.method = in.method;
+  raw.target = in.target;
+  raw.version = in.version;
+  raw.body = in.body;
+  raw.remote_addr = in.remote_addr;
+  for (const auto& [k, v] : in.headers) {
+    // httplib adds the peer's address as pseudo-headers; they are not the client's.
+    if (k == "REMOTE_ADDR" || k == "REMOTE_PORT" || k == "LOCAL_ADDR" || k == "LOCAL_PORT") continue;
+    raw.headers.emplace_back(k, v);
+  }
+  auto answer = pipeline->handle(raw);
+  const Response& r = answer.response;
   out.status = r.status;
   for (const auto& [k, v] : r.headers) out.set_header(k, v);
-  if (!request_id.empty()) out.set_header("X-Request-Id", request_id);
+  out.set_header("X-Request-Id", answer.request_id);
   if (!r.content_type.empty()) out.set_content(r.body, r.content_type.c_str());
-}
-
-bool is_admin_path(const std::string& path) { return path == "/admin" || path.starts_with("/admin/"); }
-
-// Constant-time comparison so the token cannot be guessed byte by byte from response timings.
-bool token_equals(std::string_view given, std::string_view expected) {
-  if (given.size() != expected.size() || expected.empty()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < given.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ expected[i]);
-  return diff == 0;
-}
-
-}  // namespace
-
-void Server::Impl::handle(const httplib::Request& in, httplib::Response& out) {
-  auto started = std::chrono::steady_clock::now();
-  Request req;
-  req.path = in.path;
-  req.body = in.body;
-  req.remote_addr = in.remote_addr;
-  for (const auto& [k, v] : in.params) req.query.emplace(k, v);
-  for (const auto& [k, v] : in.headers) {
-    auto key = lower(k);
-    auto [it, inserted] = req.headers.emplace(key, v);
-    if (!inserted) it->second += ", " + v;
-  }
-  auto rid = req.header("x-request-id");
-  req.request_id = rid && !rid->empty() && rid->size() <= 128 ? *rid : new_uuid_v7();
-
-  Response resp;
-  auto method = parse_method(in.method == "HEAD" ? "GET" : in.method);
-  if (!method) {
-    resp = Response::error(405, "method_not_allowed", in.method + " is not supported");
-  } else if (req.body.size() > options.body_limit_bytes) {
-    resp = Response::error(413, "payload_too_large",
-                           "body of " + std::to_string(req.body.size()) + " bytes exceeds the limit of " +
-                               std::to_string(options.body_limit_bytes));
-  } else if (!options.admin_token.empty() && is_admin_path(req.path)) {
-    auto auth = req.header("authorization");
-    constexpr std::string_view kBearer = "Bearer ";
-    if (!auth || !auth->starts_with(kBearer) ||
-        !token_equals(std::string_view(*auth).substr(kBearer.size()), options.admin_token)) {
-      resp = Response::error(401, "unauthorized", "admin routes need 'Authorization: Bearer <token>'");
-      resp.headers["WWW-Authenticate"] = "Bearer";
-    } else {
-      req.method = *method;
-      resp = router->dispatch(req);
-    }
-  } else {
-    req.method = *method;
-    resp = router->dispatch(req);
-  }
-  write(resp, req.request_id, out);
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
-  spdlog::info("http {} {} -> {} ({} bytes, {:.3f} ms, request_id={}, from={})", in.method, in.path,
-               resp.status, resp.body.size(), static_cast<double>(us.count()) / 1000.0, req.request_id,
-               in.remote_addr);
 }
 
 Server::Server(std::shared_ptr<const Router> router, ServerOptions options) : impl_(std::make_unique<Impl>()) {
@@ -115,6 +66,8 @@ Status Server::start() {
   if (o.port < 0 || o.port > 65535) return Status::invalid_argument("port must be in [0, 65535]: " + std::to_string(o.port));
   if (o.host.empty()) return Status::invalid_argument("host must not be empty");
   if (o.worker_threads < 1) return Status::invalid_argument("worker_threads must be >= 1");
+  HERALD_RETURN_IF_ERROR(detail::check_exposure(o));
+  impl_->pipeline = std::make_unique<detail::RequestPipeline>(impl_->router, o);
 
   auto& s = impl_->server;
   Impl* impl = impl_.get();
@@ -141,12 +94,12 @@ Status Server::start() {
     if (out.status == 413) {
       r = Response::error(413, "payload_too_large", "body exceeds the limit of " + std::to_string(limit) + " bytes");
     } else if (out.status == 404) {
-      r = Response::error(404, "route_not_found", "no route for " + in.path);
+      r = Response::error(404, "route_not_found", "no route for this path");
     } else {
       r = Response::error(out.status, out.status >= 500 ? "internal" : "bad_request", "request rejected by the server");
     }
     out.set_content(r.body, r.content_type.c_str());
-    if (out.status == 413) spdlog::info("http {} {} -> 413 (body over limit)", in.method, in.path);
+    if (out.status == 413) spdlog::info("http {} -> 413 (body over limit)", herald::detail::escape_for_log(in.method));
     return httplib::Server::HandlerResponse::Handled;
   }));
   s.set_exception_handler([](const httplib::Request&, httplib::Response& out, std::exception_ptr ep) {

@@ -58,7 +58,10 @@ Status prepare_append(std::string_view stream_id, ExpectedVersion expected,
                                       " bytes; the limit is " +
                                       std::to_string(options.max_payload_bytes));
     }
-    if (!is_valid_json(e.payload)) return Status::invalid_argument(where() + "payload is not valid JSON");
+    if (!is_valid_json(e.payload)) {
+      return Status::invalid_argument(where() + "payload is not valid JSON nested at most " +
+                                      std::to_string(kMaxJsonDepth) + " deep");
+    }
     if (e.id.empty()) {
       e.id = new_uuid_v7();
     } else if (!is_uuid(e.id)) {

@@ -80,6 +80,26 @@ std::string parse_start_from(const std::string& text, StartFrom& out) {
 
 constexpr std::int64_t kMaxMs = 24LL * 3600 * 1000;
 
+// "a, b,c" -> {"a", "b", "c"}; replaces `out`. Pieces may not hold spaces or control characters.
+std::string split_list(const std::string& text, std::vector<std::string>& out) {
+  std::vector<std::string> pieces;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string piece = text.substr(start, comma - start);
+    while (!piece.empty() && piece.front() == ' ') piece.erase(piece.begin());
+    while (!piece.empty() && piece.back() == ' ') piece.pop_back();
+    for (char ch : piece) {
+      if (static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7F) return "'" + piece + "' holds a space or control character";
+    }
+    if (!piece.empty()) pieces.push_back(std::move(piece));
+    start = comma + 1;
+  }
+  out = std::move(pieces);
+  return "";
+}
+
 template <class F>
 auto int_setter(std::int64_t min, std::int64_t max, F apply) {
   return [=](SystemConfig& c, const std::string& text) -> std::string {
@@ -137,6 +157,15 @@ const std::vector<Key>& keys() {
          c.http.admin_token = v;
          return "";
        }},
+      {"http.insecure_admin", "insecure-admin", "HERALD_INSECURE_ADMIN", Kind::boolean,
+       "allow binding a non-loopback address with no admin token (the admin API is then open to the network)",
+       bool_setter([](SystemConfig& c, bool v) { c.http.insecure_admin = v; })},
+      {"http.allowed_hosts", "allowed-hosts", "HERALD_ALLOWED_HOSTS", Kind::string,
+       "comma-separated Host names served besides localhost and the bound address ('*': any)",
+       [](SystemConfig& c, const std::string& v) { return split_list(v, c.http.allowed_hosts); }},
+      {"http.allowed_origins", "allowed-origins", "HERALD_ALLOWED_ORIGINS", Kind::string,
+       "comma-separated origins (https://app.example.com) allowed to call the API from a browser (CORS)",
+       [](SystemConfig& c, const std::string& v) { return split_list(v, c.http.allowed_origins); }},
       {"http.body_limit_bytes", "body-limit-bytes", "HERALD_BODY_LIMIT_BYTES", Kind::integer,
        "largest request body (413 above)",
        int_setter(1, 1LL << 30, [](SystemConfig& c, std::int64_t v) { c.http.body_limit_bytes = static_cast<std::size_t>(v); })},

@@ -162,7 +162,7 @@ Status register_system_routes(http::Router& router, EventSystem& system) {
     return Response::ok({{"events", std::move(events)},
                          {"next", slice->next_position},
                          {"end_of_log", slice->end_of_log}});
-  }));
+  }, http::Access::admin));
 
   HERALD_RETURN_IF_ERROR(router.get("/admin/streams/{stream}", [sys](const Request& req) {
     const auto& stream = req.param("stream");
@@ -193,7 +193,7 @@ Status register_system_routes(http::Router& router, EventSystem& system) {
       }
     }
     return Response::ok({{"stream", stream}, {"direction", dir_text}, {"events", std::move(list)}, {"next", next}});
-  }));
+  }, http::Access::admin));
 
   HERALD_RETURN_IF_ERROR(router.post("/admin/streams/{stream}", [sys](const Request& req) {
     auto body = req.json_object();
@@ -207,7 +207,7 @@ Status register_system_routes(http::Router& router, EventSystem& system) {
     return Response::created({{"first_position", written->first_position},
                               {"last_position", written->last_position},
                               {"next_version", written->stream_version + 1}});
-  }));
+  }, http::Access::admin));
 
   HERALD_RETURN_IF_ERROR(router.get("/admin/stats", [sys](const Request&) {
     auto stats = sys->store().stats();
@@ -231,7 +231,7 @@ Status register_system_routes(http::Router& router, EventSystem& system) {
                            {"publish_calls", bus.publish_calls},
                            {"publish_failures", bus.publish_failures},
                            {"live_deliveries", bus.live_deliveries}}}});
-  }));
+  }, http::Access::admin));
 
   HERALD_RETURN_IF_ERROR(router.get("/admin/handlers", [sys](const Request&) {
     nlohmann::json list = nlohmann::json::array();
@@ -240,7 +240,7 @@ Status register_system_routes(http::Router& router, EventSystem& system) {
       list.back()["instance"] = sys->bus().instance_id();  // which instance answered (leases)
     }
     return Response::ok(list);
-  }));
+  }, http::Access::admin));
 
   HERALD_RETURN_IF_ERROR(router.get("/admin/handlers/{name}", [sys](const Request& req) {
     auto h = sys->bus().handler_status(req.param("name"));
@@ -248,7 +248,7 @@ Status register_system_routes(http::Router& router, EventSystem& system) {
     auto j = handler_to_json(*h);
     j["instance"] = sys->bus().instance_id();
     return Response::ok(j);
-  }));
+  }, http::Access::admin));
 
   HERALD_RETURN_IF_ERROR(router.post("/admin/handlers/{name}/replay", [sys](const Request& req) {
     auto body = req.json_object();
@@ -271,7 +271,7 @@ Status register_system_routes(http::Router& router, EventSystem& system) {
     }
     if (!s) return Response::from_status(s);
     return Response::accepted(answer);
-  }));
+  }, http::Access::admin));
 
   HERALD_RETURN_IF_ERROR(router.get("/admin/dead-letters", [sys](const Request& req) {
     auto list = sys->bus().dead_letters(req.query_param("handler").value_or(""));
@@ -279,7 +279,7 @@ Status register_system_routes(http::Router& router, EventSystem& system) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& d : *list) out.push_back(dead_letter_to_json(d));
     return Response::ok({{"dead_letters", std::move(out)}});
-  }));
+  }, http::Access::admin));
 
   HERALD_RETURN_IF_ERROR(router.post("/admin/dead-letters/{id}/redrive", [sys](const Request& req) {
     auto id = parse_id(req.param("id"));
@@ -287,7 +287,7 @@ Status register_system_routes(http::Router& router, EventSystem& system) {
     auto s = sys->bus().redrive(*id);
     if (!s) return Response::from_status(s);
     return Response::ok({{"redriven", *id}});
-  }));
+  }, http::Access::admin));
 
   HERALD_RETURN_IF_ERROR(router.del("/admin/dead-letters/{id}", [sys](const Request& req) {
     auto id = parse_id(req.param("id"));
@@ -295,7 +295,17 @@ Status register_system_routes(http::Router& router, EventSystem& system) {
     auto s = sys->bus().discard(*id);
     if (!s) return Response::from_status(s);
     return Response::ok({{"discarded", *id}});
-  }));
+  }, http::Access::admin));
+
+  HERALD_RETURN_IF_ERROR(router.get("/admin/routes", [sys](const Request&) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& r : sys->router().routes()) {
+      list.push_back({{"method", http::to_string(r.method)},
+                      {"pattern", r.pattern},
+                      {"access", r.access == http::Access::admin ? "admin" : "public"}});
+    }
+    return Response::ok({{"routes", std::move(list)}});
+  }, http::Access::admin));
 
   return Status::ok();
 }

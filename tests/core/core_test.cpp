@@ -1,9 +1,14 @@
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <set>
+#include <string>
 #include <thread>
 
 #include "core/json_codec.h"
+#include "core/log_text.h"
 #include "herald/clock.h"
 #include "herald/event.h"
 #include "herald/event_store.h"
@@ -64,6 +69,49 @@ TEST(Uuid, V7UniqueAcrossThreads) {
   std::set<std::string> all;
   for (auto& v : per) all.insert(v.begin(), v.end());
   EXPECT_EQ(all.size(), 20'000u);
+}
+
+// RFC 9562 6.9: ids must not be guessable from one another. Within one millisecond the counter
+// (rand_a) orders them, and rand_b is fresh randomness for every id, so two ids of the same
+// millisecond differ far above their low bits.
+TEST(Uuid, V7SameMillisecondIdsDifferInTheirRandomBits) {
+  auto rand_b = [](const std::string& id) {
+    std::string hex = id.substr(19, 4) + id.substr(24);  // variant + 62 random bits
+    return std::stoull(hex, nullptr, 16) & 0x3FFFFFFFFFFFFFFFULL;
+  };
+  int same_ms_pairs = 0;
+  std::string previous = new_uuid_v7();
+  for (int i = 0; i < 20'000; ++i) {
+    std::string id = new_uuid_v7();
+    ASSERT_LT(previous, id);
+    if (id.substr(0, 13) == previous.substr(0, 13)) {  // the same 48-bit millisecond
+      ++same_ms_pairs;
+      const std::uint64_t diff = rand_b(id) ^ rand_b(previous);
+      EXPECT_NE(diff >> 16, 0u) << previous << " and " << id << " differ only in their low bits";
+    }
+    previous = std::move(id);
+  }
+  EXPECT_GT(same_ms_pairs, 100);  // the loop makes many ids per millisecond
+}
+
+TEST(Uuid, V7ParentAndForkedChildDrawDifferentBits) {
+  (void)new_uuid_v7();  // fill this thread's buffer of OS randomness before forking
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::string id = new_uuid_v7();
+    (void)!::write(fds[1], id.data(), id.size());
+    ::_exit(0);
+  }
+  std::string mine = new_uuid_v7();
+  char buf[36];
+  ASSERT_EQ(::read(fds[0], buf, sizeof buf), 36);
+  ::waitpid(pid, nullptr, 0);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  EXPECT_NE(std::string(buf, 36).substr(19), mine.substr(19));
 }
 
 TEST(Uuid, DerivedIsDeterministic) {
@@ -177,6 +225,35 @@ TEST(Json, ValidatesWholeDocuments) {
   std::string deep(100, '[');
   deep += std::string(100, ']');
   EXPECT_TRUE(detail::is_valid_json(deep));
+}
+
+TEST(LogText, ControlCharactersAreEscaped) {
+  EXPECT_EQ(detail::escape_for_log("plain /path?q=1"), "plain /path?q=1");
+  EXPECT_EQ(detail::escape_for_log("caf\xC3\xA9"), "caf\xC3\xA9");  // UTF-8 kept
+  EXPECT_EQ(detail::escape_for_log("a\x1b[2Jb"), "a\\x1b[2Jb");
+  EXPECT_EQ(detail::escape_for_log("l1\r\nl2"), "l1\\x0d\\x0al2");
+  EXPECT_EQ(detail::escape_for_log("back\\slash"), "back\\x5cslash");
+  EXPECT_EQ(detail::escape_for_log("\x7f"), "\\x7f");
+  EXPECT_EQ(detail::escape_for_log("\xC2\x9B"), "\\xc2\\x9b");                  // C1 CSI
+  EXPECT_EQ(detail::escape_for_log("\xE2\x80\xA8"), "\\xe2\\x80\\xa8");        // U+2028
+  EXPECT_EQ(detail::escape_for_log("\xff\xC3"), "\\xff\\xc3");                  // not UTF-8
+  EXPECT_EQ(detail::escape_for_log("\xC0\xAF"), "\\xc0\\xaf");                  // overlong '/'
+  EXPECT_TRUE(detail::is_log_safe("caf\xC3\xA9"));
+  EXPECT_FALSE(detail::is_log_safe("a\nb"));
+}
+
+TEST(Json, DepthIsBoundedWithoutRecursion) {
+  auto nested = [](std::size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); };
+  EXPECT_TRUE(detail::is_valid_json(nested(kMaxJsonDepth)));
+  EXPECT_FALSE(detail::is_valid_json(nested(kMaxJsonDepth + 1)));
+  EXPECT_FALSE(detail::is_valid_json(nested(1'000'000)));
+  EXPECT_TRUE(detail::json_depth_within(nested(kMaxJsonDepth), kMaxJsonDepth));
+  EXPECT_FALSE(detail::json_depth_within(nested(kMaxJsonDepth + 1), kMaxJsonDepth));
+  EXPECT_FALSE(detail::json_depth_within(std::string(1'000'000, '{'), kMaxJsonDepth));  // unclosed
+  // Brackets inside strings, escaped quotes included, do not count.
+  std::string in_string = "[\"" + std::string(500, '[') + "\\\"" + std::string(500, '{') + "\"]";
+  EXPECT_TRUE(detail::json_depth_within(in_string, 1));
+  EXPECT_TRUE(detail::is_valid_json(in_string));
 }
 
 }  // namespace

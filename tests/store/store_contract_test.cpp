@@ -512,6 +512,37 @@ TEST_P(StoreContract, BadInputIsInvalidArgumentAndWritesNothing) {
             (AppendResult{1, 4, 3}));
 }
 
+// Payloads are re-serialised recursively when read back (the admin API, projections), so the
+// store refuses any nested deeper than kMaxJsonDepth, however the nesting is spelt.
+TEST_P(StoreContract, PayloadsNestedTooDeepAreRefused) {
+  auto nested = [](std::size_t depth, char open, char close) {
+    return std::string(depth, open) + std::string(depth, close);
+  };
+  const std::size_t limit = herald::kMaxJsonDepth;
+  for (auto [open, close] : {std::pair{'[', ']'}, std::pair{'{', '}'}}) {
+    std::string too_deep = open == '[' ? nested(limit + 1, '[', ']') : "";
+    if (open == '{') {
+      for (std::size_t i = 0; i <= limit; ++i) too_deep += "{\"a\":";
+      too_deep += "1" + std::string(limit + 1, '}');
+    }
+    for (std::size_t depth : {limit + 1, std::size_t{100'000}}) {
+      auto es = events(1);
+      es[0].payload = depth == limit + 1 ? too_deep : nested(depth, '[', ']');
+      auto r = store_->append("deep-1", ExpectedVersion::any(), es);
+      ASSERT_FALSE(r) << "depth " << depth;
+      EXPECT_EQ(r.status().code(), StatusCode::invalid_argument) << r.status().to_string();
+    }
+  }
+  EXPECT_EQ(total_events(), 0);
+  auto at_limit = events(1);
+  at_limit[0].payload = nested(limit, '[', ']');
+  must_append("deep-1", ExpectedVersion::no_stream(), at_limit);
+  auto back = store_->read_stream("deep-1", 0, 10, ReadDirection::forwards);
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ((*back)[0].payload, at_limit[0].payload);
+}
+
 TEST_P(StoreContract, BadReadArgumentsAreInvalidArgument) {
   must_append("s-1", ExpectedVersion::any(), events(1));
   auto empty = store_->read_stream("", 0, 10, ReadDirection::forwards);

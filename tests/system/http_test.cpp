@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "herald/http.h"
+#include "herald/id.h"
 
 namespace {
 
@@ -59,6 +60,50 @@ TEST(RouterTest, UnknownPathIs404AndWrongMethodIs405WithAllow) {
   EXPECT_EQ(r405.status, 405);
   EXPECT_EQ(body_of(r405)["error"], "method_not_allowed");
   EXPECT_EQ(r405.headers["Allow"], "GET, POST");
+}
+
+TEST(RouterTest, PathsAreNormalisedOnce) {
+  using herald::http::normalize_path;
+  const std::pair<const char*, const char*> cases[] = {
+      {"/", "/"},
+      {"/a/b", "/a/b"},
+      {"//a///b//", "/a/b"},
+      {"/a/./b/.", "/a/b"},
+      {"/a/../b", "/b"},
+      {"/../../a", "/a"},
+      {"/%2fadmin/x", "/admin/x"},
+      {"/%2Fadmin%2Fx", "/admin/x"},
+      {"/%2e%2e/admin", "/admin"},
+      {"/a%252fb", "/a%2fb"},  // decoded once only
+      {"/caf%C3%A9", "/caf\xC3\xA9"},
+      {"/a;p=1", "/a;p=1"},
+  };
+  for (const auto& [raw, want] : cases) {
+    auto got = normalize_path(raw);
+    ASSERT_TRUE(got) << raw << ": " << got.status().to_string();
+    EXPECT_EQ(*got, want) << raw;
+  }
+  for (const char* bad : {"", "a/b", "/a%", "/a%2", "/a%zz", "/a%00b", "/a%0d%0a", "/a\x1b", "/a%7f"}) {
+    auto got = normalize_path(bad);
+    EXPECT_EQ(got.status().code(), StatusCode::invalid_argument) << bad;
+  }
+}
+
+TEST(RouterTest, AdminRoutesNeedAdminAndCannotBeRegisteredPublic) {
+  Router router;
+  auto h = [](const Request&) { return Response::ok({}); };
+  EXPECT_EQ(router.get("/admin/x", h).code(), StatusCode::invalid_argument);
+  EXPECT_EQ(router.get("/Admin/x", h).code(), StatusCode::invalid_argument);
+  ASSERT_TRUE(router.get("/admin/x", h, herald::http::Access::admin));
+  for (const char* path : {"/admin/x", "//admin/x", "/admin/missing", "/ADMIN/x"}) {
+    auto anonymous = make(Method::get, path);
+    EXPECT_EQ(router.dispatch(anonymous).status, 401) << path;
+  }
+  auto admin = make(Method::get, "//admin/./x/");
+  admin.is_admin = true;
+  EXPECT_EQ(router.dispatch(admin).status, 200);
+  auto bad = make(Method::get, "/admin/%00");
+  EXPECT_EQ(router.dispatch(bad).status, 400);
 }
 
 TEST(RouterTest, ExceptionBecomes500) {
@@ -117,6 +162,10 @@ TEST(RequestTest, QueryListsAndJsonHelpers) {
 
   req.body = "{not json";
   EXPECT_EQ(req.json().status().code(), StatusCode::invalid_argument);
+  for (std::size_t depth : {std::size_t{1'000}, std::size_t{100'000}, std::size_t{1'000'000}}) {
+    req.body = "{\"a\":" + std::string(depth, '[') + std::string(depth, ']') + "}";
+    EXPECT_EQ(req.json().status().code(), StatusCode::invalid_argument) << depth;
+  }
   req.body = "[1,2]";
   EXPECT_TRUE(req.json());
   EXPECT_EQ(req.json_object().status().code(), StatusCode::invalid_argument);
@@ -135,7 +184,8 @@ class ServerTest : public ::testing::Test {
       return Response::ok(*body);
     }));
     ASSERT_TRUE(router->get("/boom", [](const Request&) -> Response { throw std::logic_error("bug"); }));
-    ASSERT_TRUE(router->get("/admin/secret", [](const Request&) { return Response::ok({{"secret", 42}}); }));
+    ASSERT_TRUE(router->get("/admin/secret", [](const Request&) { return Response::ok({{"secret", 42}}); },
+                            herald::http::Access::admin));
     options.host = "127.0.0.1";
     options.port = 0;
     server_ = std::make_unique<herald::http::Server>(router, options);
@@ -225,6 +275,66 @@ TEST_F(ServerTest, AdminRoutesNeedTheBearerToken) {
   auto public_route = client_->Get("/hello/x");
   ASSERT_TRUE(public_route);
   EXPECT_EQ(public_route->status, 200);
+}
+
+TEST_F(ServerTest, AdminIsDecidedByTheMatchedRouteNotTheRawPath) {
+  herald::http::ServerOptions o;
+  o.admin_token = "s3cret";
+  start(o);
+  for (const char* path : {"//admin/secret", "/%2fadmin/secret", "/admin/./secret", "/x/../admin/secret",
+                           "/admin/secret/", "/admin/secret;p=1", "/ADMIN/secret", "///admin//secret"}) {
+    SCOPED_TRACE(path);
+    auto none = client_->Get(path);
+    ASSERT_TRUE(none);
+    EXPECT_EQ(none->status, 401);
+    auto with = client_->Get(path, {{"Authorization", "Bearer s3cret"}});
+    ASSERT_TRUE(with);
+    EXPECT_NE(with->status, 401);
+    EXPECT_LT(with->status, 500);
+  }
+}
+
+TEST_F(ServerTest, RequestsABrowserCouldForgeAreRefused) {
+  start();
+  auto form = client_->Post("/echo", "a=1", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(form);
+  EXPECT_EQ(form->status, 415);
+  EXPECT_EQ(parse(form)["error"], "unsupported_media_type");
+  auto rebound = client_->Get("/hello/x", {{"Host", "evil.test:8080"}});
+  ASSERT_TRUE(rebound);
+  EXPECT_EQ(rebound->status, 400);
+  EXPECT_EQ(parse(rebound)["error"], "host_not_allowed");
+  auto local = client_->Get("/hello/x", {{"Host", "localhost"}});
+  ASSERT_TRUE(local);
+  EXPECT_EQ(local->status, 200);
+  auto cross = client_->Post("/echo", {{"Origin", "https://evil.test"}}, R"({"a":1})", "application/json");
+  ASSERT_TRUE(cross);
+  EXPECT_EQ(cross->status, 403);
+  EXPECT_EQ(parse(cross)["error"], "origin_not_allowed");
+  auto same = client_->Post("/echo", {{"Origin", "http://127.0.0.1:" + std::to_string(server_->port())}},
+                            R"({"a":1})", "application/json");
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->status, 200);
+  auto deep = client_->Post("/echo", std::string(100'000, '['), "application/json");
+  ASSERT_TRUE(deep);
+  EXPECT_EQ(deep->status, 400);
+  auto evil_id = client_->Get("/hello/x", {{"X-Request-Id", "a b\x1b[31m"}});
+  ASSERT_TRUE(evil_id);
+  EXPECT_TRUE(herald::is_uuid(evil_id->get_header_value("X-Request-Id"))) << "replaced by a fresh id";
+}
+
+TEST_F(ServerTest, ANonLoopbackBindNeedsAnAdminToken) {
+  herald::http::ServerOptions o;
+  o.host = "0.0.0.0";
+  o.port = 0;
+  herald::http::Server exposed(std::make_shared<Router>(), o);
+  auto s = exposed.start();
+  EXPECT_EQ(s.code(), StatusCode::invalid_argument);
+  EXPECT_NE(s.message().find("--admin-token"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("--insecure-admin"), std::string::npos) << s.message();
+  o.insecure_admin = true;
+  herald::http::Server accepted(std::make_shared<Router>(), o);
+  EXPECT_TRUE(accepted.start());
 }
 
 TEST_F(ServerTest, WithoutTokenAdminRoutesAreOpen) {
