@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "herald/system.h"
+#include "system/escaping_log_sink.h"
 #include "system/system_routes.h"
 
 namespace herald {
@@ -123,6 +124,7 @@ Status EventSystem::initialize() {
   if (d.state != Impl::State::created) return Status::failed_precondition("initialize() was already called");
   d.state = Impl::State::initialized;  // even on failure: a second attempt needs a fresh object
 
+  detail::install_escaping_log_sinks();
   auto level = spdlog::level::from_str(d.cfg.log_level);
   spdlog::set_level(level);
 

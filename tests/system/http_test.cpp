@@ -2,11 +2,15 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "herald/http.h"
 #include "herald/id.h"
+#include "system/escaping_log_sink.h"
 
 namespace {
 
@@ -321,6 +325,29 @@ TEST_F(ServerTest, RequestsABrowserCouldForgeAreRefused) {
   auto evil_id = client_->Get("/hello/x", {{"X-Request-Id", "a b\x1b[31m"}});
   ASSERT_TRUE(evil_id);
   EXPECT_TRUE(herald::is_uuid(evil_id->get_header_value("X-Request-Id"))) << "replaced by a fresh id";
+}
+
+// Every log line passes the escaping sinks, whichever code logged it: neither the access log nor a
+// handler's message can carry a raw control character to the log or the terminal.
+TEST_F(ServerTest, LogLinesCarryNoControlCharacters) {
+  auto ring = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+  ring->set_pattern("%v");
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("", ring));
+  herald::detail::install_escaping_log_sinks();
+  start();
+  auto r = client_->Get("/hello/%1b%5b2J");
+  ASSERT_TRUE(r);
+  spdlog::info("user said {}", "\x1b]0;owned\x07 and\nFORGED");
+  bool saw_access_line = false;
+  for (const auto& line : ring->last_formatted()) {
+    EXPECT_EQ(line.find('\x1b'), std::string::npos) << line;
+    EXPECT_EQ(line.find("\nFORGED"), std::string::npos) << line;
+    if (line.find("/hello/") != std::string::npos) saw_access_line = true;
+  }
+  EXPECT_TRUE(saw_access_line);
+  auto last = ring->last_formatted(1);
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_NE(last[0].find("\\x1b]0;owned\\x07 and\\x0aFORGED"), std::string::npos) << last[0];
 }
 
 TEST_F(ServerTest, ANonLoopbackBindNeedsAnAdminToken) {
