@@ -22,7 +22,7 @@ TEST(MemoryStore, SparseReadAllStopsEarlyButMakesProgress) {
     std::vector<EventData> batch(kPerBatch);
     for (auto& e : batch) {
       e.type = "Common";
-      e.payload = "1";
+      e.payload.assign(1, '1');  // not = "1": g++ 12 at -O3 reports a false -Wrestrict (GCC PR 105329)
     }
     if (b == kBatches - 1) batch.back().type = "Rare";
     ASSERT_TRUE(store.append("s-" + std::to_string(b), ExpectedVersion::no_stream(), std::move(batch)));
