@@ -89,7 +89,8 @@ struct StoreStats {
   std::int64_t last_position = -1;   // -1 when empty
   std::optional<Timestamp> first_recorded_at;
   std::optional<Timestamp> last_recorded_at;
-  std::int64_t bytes_on_disk = 0;  // 0 for memory
+  std::int64_t bytes_on_disk = 0;  // 0 for memory; sqlite: the database, its WAL and -shm files
+  std::int64_t wal_bytes = 0;      // sqlite: the WAL file's size now; 0 for other backends
 };
 
 // A handler's event that failed for good, or that waits behind one ("parked").
@@ -149,6 +150,11 @@ struct StoreOptions {
   // (survives a process crash, may lose the last commits on power loss).
   bool durable = true;
   int reader_connections = 4;  // sqlite/postgres: connections for reads
+  // sqlite: when the WAL passes this size, the writer escalates from passive checkpoints (which
+  // never reset the WAL while readers overlap) to a TRUNCATE checkpoint between two commit groups,
+  // so the WAL stays near this bound under any sustained load. The writer, and the store's own
+  // readers, wait for it at most about 100 ms plus the copy of the frames not yet checkpointed.
+  std::size_t sqlite_wal_limit_bytes = std::size_t{64} << 20;
 };
 
 // The storage contract. Obtain one from open_store(); destroying it closes the database.

@@ -5,3 +5,10 @@ target_link_libraries(sqlite_store_test
   PRIVATE herald_store herald_sqlite herald_warnings GTest::gtest_main PkgConfig::SQLITE3)
 target_include_directories(sqlite_store_test PRIVATE ${PROJECT_SOURCE_DIR}/src)
 gtest_discover_tests(sqlite_store_test DISCOVERY_TIMEOUT 60 PROPERTIES LABELS sanitize)
+
+# The WAL under sustained appends with tailing readers (HERALD_SUSTAINED_SECONDS, default 60): slow
+# by design, so not under the sanitizers.
+add_executable(sqlite_sustained_test ${CMAKE_CURRENT_LIST_DIR}/sqlite_sustained_test.cpp)
+target_link_libraries(sqlite_sustained_test PRIVATE herald_store herald_sqlite herald_warnings GTest::gtest_main)
+target_include_directories(sqlite_sustained_test PRIVATE ${PROJECT_SOURCE_DIR}/src)
+gtest_discover_tests(sqlite_sustained_test DISCOVERY_TIMEOUT 60 PROPERTIES LABELS sustained TIMEOUT 300)

@@ -173,6 +173,13 @@ constexpr const char* kReleaseLease = "DELETE FROM leases WHERE name = ?1 AND ow
 // The WAL size (in pages) after a commit that wakes the checkpointer (SQLite's default too).
 constexpr int kCheckpointPages = 1000;
 
+// How long an escalated (TRUNCATE) checkpoint waits for the writer and for readers still on an
+// older snapshot before giving up until the next wake-up; the writer waits for it at most this
+// long plus the copy of the frames written since the passive pass that precedes it.
+constexpr int kEscalatedCheckpointWaitMs = 100;
+// The busy timeout of every connection otherwise (sqlite_connection.cpp).
+constexpr int kDefaultBusyTimeoutMs = 5000;
+
 // How many events a filtered read_all examines at most before returning a (possibly empty) page
 // that still makes progress.
 constexpr std::size_t kFilteredScanLimit = 65'536;
@@ -357,12 +364,28 @@ class ReaderPool {
   // failed_precondition once closed.
   Result<Handle> acquire() {
     std::unique_lock lk(mu_);
-    cv_.wait(lk, [&] { return closed_ || !free_.empty(); });
+    cv_.wait(lk, [&] { return closed_ || (!free_.empty() && !paused_); });
     if (closed_) return closed_status();
     auto c = std::move(free_.back());
     free_.pop_back();
     ++borrowed_;
     return Handle(this, std::move(c));
+  }
+
+  // Lends no connection until resume(), and waits up to `wait` for the borrowed ones to come back:
+  // true when none is out. For a checkpoint that must see every reader off the WAL; readers
+  // arriving meanwhile wait, at most as long as that checkpoint.
+  bool pause(std::chrono::milliseconds wait) {
+    std::unique_lock lk(mu_);
+    paused_ = true;
+    return cv_.wait_for(lk, wait, [&] { return borrowed_ == 0; });
+  }
+  void resume() {
+    {
+      std::lock_guard lk(mu_);
+      paused_ = false;
+    }
+    cv_.notify_all();
   }
 
   void close() {
@@ -381,11 +404,12 @@ class ReaderPool {
     cv_.notify_all();
   }
 
-  std::mutex mu_;  // guards free_, borrowed_, closed_
+  std::mutex mu_;  // guards free_, borrowed_, closed_, paused_
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Connection>> free_;
   int borrowed_ = 0;
   bool closed_ = false;
+  bool paused_ = false;
 };
 
 // A read transaction on a reader connection, so that several statements see one snapshot.
@@ -457,6 +481,12 @@ class SqliteEventStore final : public EventStore {
       if (rc != SQLITE_ROW) return writer_conn_.error(rc, "reading PRAGMA synchronous");
       synchronous_ = static_cast<int>(s.int64(0));
     }
+    {
+      HERALD_PREPARE(s, writer_conn_, "PRAGMA page_size");
+      int rc = s.step();
+      if (rc != SQLITE_ROW) return writer_conn_.error(rc, "reading PRAGMA page_size");
+      page_size_ = s.int64(0);
+    }
     HERALD_RETURN_IF_ERROR(sqlite::migrate(writer_conn_));
 
     int readers = std::max(1, options_.reader_connections);
@@ -502,6 +532,10 @@ class SqliteEventStore final : public EventStore {
       std::lock_guard lk(queue_mu_);
       c.queued_writes = static_cast<std::int64_t>(queue_.size());
     }
+    c.wal_bytes = wal_bytes_.load();
+    c.wal_max_bytes = wal_max_bytes_.load();
+    c.escalated_checkpoints = escalated_checkpoints_.load();
+    c.escalated_busy = escalated_busy_.load();
     std::shared_lock lk(cache_mu_);
     c.cached_events = static_cast<std::int64_t>(cache_.size());
     return c;
@@ -661,9 +695,11 @@ class SqliteEventStore final : public EventStore {
       }
     }
     std::error_code ec;
-    for (const std::string& f : {path_, path_ + "-wal"}) {
+    for (const std::string& f : {path_, path_ + "-wal", path_ + "-shm"}) {
       auto size = std::filesystem::file_size(f, ec);
-      if (!ec) st.bytes_on_disk += static_cast<std::int64_t>(size);
+      if (ec) continue;
+      st.bytes_on_disk += static_cast<std::int64_t>(size);
+      if (f.ends_with("-wal")) st.wal_bytes = static_cast<std::int64_t>(size);
     }
     return st;
   }
@@ -937,6 +973,50 @@ class SqliteEventStore final : public EventStore {
       }
       run_group(group);
       group.clear();
+      if (truncate_wanted_) {
+        truncate_wanted_ = false;
+        truncate_wal();
+      }
+    }
+  }
+
+  // The escalated checkpoint, run by the writer itself between two groups (the one before is
+  // already acknowledged), so nothing competes with it for the WAL's write lock: SQLite's locks are
+  // not fair, and a checkpointer thread lost that race to a writer committing back to back nearly
+  // every time (measured: the WAL reached 150 MiB in 20 s against an 8 MiB limit); a thread woken
+  // for it also lagged minutes' worth of megabytes behind on two busy cores. The only wait left is
+  // for readers still on an older snapshot (and a passive pass already under way), bounded by
+  // kEscalatedCheckpointWaitMs in all; then TRUNCATE copies the frames and empties the WAL file,
+  // so the next commit starts it afresh. Passive checkpoints stop while the WAL is over its limit.
+  void truncate_wal() {
+    // Our own readers hold back for the checkpoint's few milliseconds: four tails reading back to
+    // back always held some read mark, and SQLite's busy handler, retrying at intervals, lost to
+    // them 95% of the time (measured). Readers of other processes are bounded by the busy timeout.
+    const auto started = std::chrono::steady_clock::now();
+    const auto deadline = started + std::chrono::milliseconds(kEscalatedCheckpointWaitMs);
+    // SQLite answers BUSY at once, without its busy handler, while another checkpoint runs: wait
+    // for the checkpointer's passive pass to end instead (measured: 95% of the attempts failed so
+    // while a pass started just below the limit was still copying).
+    std::unique_lock passive(checkpoint_run_mu_, std::defer_lock);
+    int rc = SQLITE_BUSY;
+    int log_pages = 0;
+    int copied = 0;
+    if (passive.try_lock_until(deadline)) {
+      readers_.pause(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      sqlite3_busy_timeout(writer_conn_.db(), static_cast<int>(std::max<std::int64_t>(1, left.count())));
+      rc = sqlite3_wal_checkpoint_v2(writer_conn_.db(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log_pages, &copied);
+      sqlite3_busy_timeout(writer_conn_.db(), kDefaultBusyTimeoutMs);
+      readers_.resume();
+    }
+    escalated_checkpoints_.fetch_add(1, std::memory_order_relaxed);
+    if (rc == SQLITE_BUSY) {
+      escalated_busy_.fetch_add(1, std::memory_order_relaxed);  // readers outlasted the wait: next time
+    } else if (rc != SQLITE_OK) {
+      spdlog::warn("sqlite store {}: truncating checkpoint failed: {}", path_,
+                   writer_conn_.error(rc, "checkpoint").to_string());
+    } else {
+      wal_bytes_.store(0, std::memory_order_relaxed);
     }
   }
 
@@ -945,8 +1025,21 @@ class SqliteEventStore final : public EventStore {
   // threshold: while commits keep coming, a passive checkpoint rarely catches up with the last
   // frame, the WAL is not reset, and asking on every commit made the checkpointer sync the WAL
   // and the database about once per four single-event appends (measured: 2.2 fsyncs per append).
+  //
+  // Past the WAL limit the wake-up also asks for escalation: a passive checkpoint never resets the
+  // WAL while readers overlap (SQLite calls it checkpoint starvation), so under sustained load
+  // with tailing readers the WAL would grow for as long as the load lasts.
   static int on_wal_commit(void* self, sqlite3* /*db*/, const char* /*name*/, int pages) {
     auto* store = static_cast<SqliteEventStore*>(self);
+    const std::int64_t wal_bytes = 32 + static_cast<std::int64_t>(pages) * (store->page_size_ + 24);
+    store->wal_bytes_.store(wal_bytes, std::memory_order_relaxed);
+    if (wal_bytes > store->wal_max_bytes_.load(std::memory_order_relaxed)) {
+      store->wal_max_bytes_.store(wal_bytes, std::memory_order_relaxed);
+    }
+    if (wal_bytes > static_cast<std::int64_t>(store->options_.sqlite_wal_limit_bytes)) {
+      store->truncate_wanted_ = true;
+      return SQLITE_OK;
+    }
     if (pages < store->checkpoint_requested_at_pages_) store->checkpoint_requested_at_pages_ = 0;  // reset
     if (pages - store->checkpoint_requested_at_pages_ >= kCheckpointPages) {
       store->checkpoint_requested_at_pages_ = pages;
@@ -970,8 +1063,11 @@ class SqliteEventStore final : public EventStore {
       // PASSIVE never blocks the writer or readers; it copies what no reader still needs.
       int log_pages = 0;
       int copied = 0;
-      int rc = sqlite3_wal_checkpoint_v2(checkpoint_conn_.db(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                         &log_pages, &copied);
+      int rc = SQLITE_OK;
+      {
+        std::lock_guard running(checkpoint_run_mu_);
+        rc = sqlite3_wal_checkpoint_v2(checkpoint_conn_.db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &copied);
+      }
       if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
         // Not fatal: the WAL keeps every commit; the next checkpoint (or close) retries.
         spdlog::warn("sqlite store {}: checkpoint failed: {}", path_,
@@ -1470,9 +1566,20 @@ class SqliteEventStore final : public EventStore {
   // The checkpointer thread owns checkpoint_conn_ (after open() hands it over).
   Connection checkpoint_conn_;
   std::thread checkpointer_;  // joined by close() under close_mu_
+  // Held by whichever of the checkpointer and the writer is checkpointing (SQLite lets one run).
+  std::timed_mutex checkpoint_run_mu_;
   std::mutex checkpoint_mu_;  // guards checkpoint_wanted_, checkpoint_stop_
   std::condition_variable checkpoint_cv_;
   bool checkpoint_wanted_ = false;
+  // The WAL passed options_.sqlite_wal_limit_bytes: the writer truncates it after this group.
+  // Writer thread only (the WAL hook runs there), so no mutex.
+  bool truncate_wanted_ = false;
+  std::int64_t page_size_ = 4096;  // set by open() before the WAL hook is installed
+  // Written by the WAL hook (writer thread) and the checkpointer, read by counters().
+  std::atomic<std::int64_t> wal_bytes_{0};
+  std::atomic<std::int64_t> wal_max_bytes_{0};
+  std::atomic<std::int64_t> escalated_checkpoints_{0};
+  std::atomic<std::int64_t> escalated_busy_{0};
   // WAL size (pages) when the writer last asked for a checkpoint. Writer thread only (the WAL
   // hook runs there), so no mutex.
   int checkpoint_requested_at_pages_ = 0;

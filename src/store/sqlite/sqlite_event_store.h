@@ -34,6 +34,10 @@ struct SqliteCounters {
   std::int64_t queued_writes = 0;  // write requests waiting for the writer right now
   std::int64_t cached_events = 0;  // events in the tail cache
   int synchronous = -1;            // the writer connection's PRAGMA synchronous (2 FULL, 1 NORMAL)
+  std::int64_t wal_bytes = 0;      // the WAL's size after the last commit
+  std::int64_t wal_max_bytes = 0;  // the largest WAL size seen after a commit since open
+  std::int64_t escalated_checkpoints = 0;  // TRUNCATE checkpoints run because the WAL passed its limit
+  std::int64_t escalated_busy = 0;         // of those, how many gave up waiting for readers
 };
 
 // Counters of a store opened by open_sqlite_store; invalid_argument for any other store.
