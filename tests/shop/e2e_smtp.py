@@ -1,6 +1,9 @@
 """End-to-end with a real SMTP server on loopback: with the server down, welcome e-mails are
 retried and dead-lettered; once it is up, redriving the dead letters delivers each e-mail exactly
-once (a second redrive finds nothing to do)."""
+once (a second redrive finds nothing to do). A body line starting with '.' arrives intact: dot-
+stuffed once on the wire (by libcurl) and un-stuffed by the server, neither lost nor doubled."""
+import email
+import email.policy
 import os
 import re
 import shutil
@@ -26,14 +29,18 @@ def free_port():
         return s.getsockname()[1]
 
 
-def received(directory):
+def received_raw(directory):
     out = []
     if os.path.isdir(directory):
         for name in sorted(os.listdir(directory)):
             if name.endswith(".eml"):
                 with open(os.path.join(directory, name), "rb") as f:
-                    out.append(f.read().decode(errors="replace"))
+                    out.append(f.read())
     return out
+
+
+def received(directory):
+    return [m.decode(errors="replace") for m in received_raw(directory)]
 
 
 def test(binary, data_dir, shops):
@@ -77,8 +84,29 @@ def test(binary, data_dir, shops):
         # New registrations go straight through now.
         expect(shop.post("/api/users", {"email": "s3@example.com", "name": "S"}), 201)
         wait_until("third e-mail", lambda: len(received(inbox)) == 3)
+
+        # The order confirmation lists each product at the start of a line.
+        dot = expect(shop.post("/api/products", {"sku": "DOT-1", "name": ".hidden", "price_cents": 250,
+                                                 "stock": 3}), 201)["id"]
+        dots = expect(shop.post("/api/products", {"sku": "DOT-2", "name": "..", "price_cents": 100,
+                                                  "stock": 3}), 201)["id"]
+        expect(shop.post("/api/carts/%s/items" % users[0], {"product_id": dot, "quantity": 1}), 200)
+        expect(shop.post("/api/carts/%s/items" % users[0], {"product_id": dots, "quantity": 1}), 200)
+        order = expect(shop.post("/api/orders", {"user_id": users[0], "payment_token": "tok_visa"}), 202)["id"]
+        wait_until("order confirmation", lambda: len(received(inbox)) == 4)
+        confirmation = [m for m in received_raw(inbox) if ("Subject: Your order %s" % order).encode() in m]
+        check(len(confirmation) == 1, "confirmations: %d" % len(confirmation))
+        lines = confirmation[0].split(b"\r\n")
+        check(b".hidden (DOT-1): 1 x 2.50" in lines and b".. (DOT-2): 1 x 1.00" in lines,
+              "dot lines lost or doubled: %r" % lines)
+        check(not any(line.startswith(b"...") or line.startswith(b"..h") for line in lines),
+              "a dot was doubled: %r" % lines)
+        for raw in received_raw(inbox):
+            msg = email.message_from_bytes(raw, policy=email.policy.strict)
+            check(msg.defects == [], "defects: %r" % msg.defects)
+
         check(shop.stop() == 0, "graceful stop")
-        check(len(received(inbox)) == 3, "e-mails after stop: %d" % len(received(inbox)))
+        check(len(received(inbox)) == 4, "e-mails after stop: %d" % len(received(inbox)))
         check(outbox_files(data_dir) == [], "SMTP mode must not write the outbox")
     finally:
         sink.terminate()

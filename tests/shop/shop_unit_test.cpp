@@ -1,5 +1,4 @@
-// Shop aggregates and the order saga, driven without a bus: every handler is run over the store's
-// log in position order (as the bus would, one call per event), until no new event appears.
+// Shop aggregates and the order saga, driven without a bus (see shop_harness.h).
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -7,129 +6,16 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <set>
 #include <thread>
 
-#include "carts/carts.h"
-#include "catalog/catalog.h"
-#include "common/common.h"
-#include "herald/event_store.h"
-#include "inventory/inventory.h"
-#include "notifications/notifications.h"
-#include "orders/orders.h"
-#include "payments/payments.h"
-#include "stats/stats.h"
-#include "users/users.h"
+#include "shop_harness.h"
 
 namespace {
 
 using herald::Status;
 using herald::StatusCode;
-
-class CountingMailer final : public shop::notifications::Mailer {
- public:
-  Status send(const shop::notifications::Email& email) override {
-    std::lock_guard lock(mu_);
-    ++sent_[email.message_id];
-    to_.push_back(email.to);
-    return {};
-  }
-  std::map<std::string, int> sent() const {
-    std::lock_guard lock(mu_);
-    return sent_;
-  }
-  std::vector<std::string> recipients() const {
-    std::lock_guard lock(mu_);
-    return to_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::map<std::string, int> sent_;  // guarded by mu_
-  std::vector<std::string> to_;      // guarded by mu_
-};
-
-class ShopHarness : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto s = herald::open_store("memory:");
-    ASSERT_TRUE(s.is_ok());
-    store = std::move(*s);
-    mailer = std::make_shared<CountingMailer>();
-    handlers = {shop::users::make_complete_registration_handler(),
-                shop::carts::make_initialize_cart_handler(),
-                shop::carts::make_cart_view_handler(),
-                shop::catalog::make_products_view_handler(),
-                shop::inventory::make_reservations_handler(),
-                shop::inventory::make_stock_view_handler(),
-                shop::orders::make_place_from_checkout_handler(),
-                shop::orders::make_saga(),
-                shop::orders::make_orders_view_handler(),
-                shop::payments::make_processor(std::make_shared<shop::payments::SimulatedGateway>()),
-                shop::notifications::make_welcome_handler(mailer),
-                shop::notifications::make_order_confirmation_handler(mailer),
-                shop::stats::make_user_stats_handler(),
-                shop::stats::make_order_stats_handler()};
-  }
-
-  // Runs every handler over the log from `from` until quiescent; returns the failures by handler.
-  std::map<std::string, Status> pump(std::int64_t from = -1) {
-    std::map<std::string, Status> failures;
-    std::int64_t next = from >= 0 ? from : next_;
-    for (;;) {
-      auto slice = store->read_all(next, 1000);
-      EXPECT_TRUE(slice.is_ok());
-      if (!slice || slice->events.empty()) break;
-      for (const auto& e : slice->events) {
-        for (auto& h : handlers) {
-          if (!h->handles(e.type)) continue;
-          herald::HandlerContext ctx(*store, h->name(), 1, nullptr);
-          Status s = h->handle(e, ctx);
-          if (!s) failures[h->name()] = s;
-        }
-      }
-      next = slice->next_position;
-    }
-    next_ = std::max(next_, next);
-    return failures;
-  }
-
-  std::string new_user(const std::string& email) {
-    auto id = shop::users::register_user(*store, email, "Test User", {});
-    EXPECT_TRUE(id.is_ok()) << id.status().to_string();
-    EXPECT_TRUE(pump().empty());
-    return *id;
-  }
-  std::string new_product(const std::string& sku, std::int64_t price, std::int64_t stock) {
-    auto id = shop::catalog::create_product(*store, {sku, "Product " + sku, price, stock}, {});
-    EXPECT_TRUE(id.is_ok()) << id.status().to_string();
-    return *id;
-  }
-  void add_to_cart(const std::string& user, const std::string& product, std::int64_t q) {
-    auto r = shop::carts::cart_repository(*store).execute(
-        user, [&](shop::carts::Cart& c) { return c.add_item(product, q); });
-    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
-  }
-  shop::orders::Order order(const std::string& id) {
-    auto o = shop::orders::order_repository(*store).get(id);
-    EXPECT_TRUE(o.is_ok());
-    return *o;
-  }
-  shop::inventory::Stock stock(const std::string& product) {
-    return *shop::inventory::stock_repository(*store).load(product);
-  }
-  nlohmann::json doc(std::string_view coll, std::string_view key) {
-    auto d = shop::read_document(*store, coll, key);
-    EXPECT_TRUE(d.is_ok()) << coll << "/" << key << ": " << d.status().to_string();
-    return d ? *d : nlohmann::json{};
-  }
-
-  std::unique_ptr<herald::EventStore> store;
-  std::shared_ptr<CountingMailer> mailer;
-  std::vector<std::shared_ptr<herald::EventHandler>> handlers;
-  std::int64_t next_ = 0;
-};
+using shop_test::ShopHarness;
 
 TEST_F(ShopHarness, RegistrationInitializesCartSendsWelcomeAndCounts) {
   const std::string user = new_user("Ann@Example.com");
@@ -389,10 +275,102 @@ TEST_F(ShopHarness, StockAggregateReservationsAreIdempotent) {
   EXPECT_EQ(s->reserved(), 0);
 }
 
+TEST_F(ShopHarness, HeaderInjectionInRegistrationIsRefusedAndWritesNothing) {
+  for (std::string name : {"Eve\r\nBcc: x@evil.test", "Eve\n\nreplaced body", "Eve\n.\nQUIT", "Eve\u2028Bcc: x",
+                           "Eve\u0085", "Eve\x7f", "bad \xff utf-8"}) {
+    auto r = shop::users::register_user(*store, "eve@example.com", name, {});
+    EXPECT_EQ(r.status().code(), StatusCode::invalid_argument) << name;
+    EXPECT_NE(r.status().message().find("field 'name'"), std::string::npos) << r.status().message();
+  }
+  for (std::string email : {"eve@example.com\r\nBcc: x@evil.test", "eve@example.com>", "Eve <eve@example.com>"}) {
+    auto r = shop::users::register_user(*store, email, "Eve", {});
+    EXPECT_EQ(r.status().code(), StatusCode::invalid_argument) << email;
+    EXPECT_NE(r.status().message().find("field 'email'"), std::string::npos) << r.status().message();
+  }
+  // The aggregate checks too, for code that records a registration without the command.
+  const std::string id = "01a2a2a2-3333-7000-8000-000000000003";
+  auto direct = shop::users::user_repository(*store).execute(
+      id, [&](shop::users::User& u) { return u.register_user(id, "eve@example.com", "Eve\r\nBcc: x"); });
+  EXPECT_EQ(direct.status().code(), StatusCode::invalid_argument);
+  EXPECT_EQ(store->head_position(), -1);
+}
+
+TEST_F(ShopHarness, NameLimitCountsCharactersNotBytes) {
+  std::string name;
+  for (int i = 0; i < 200; ++i) name += "ü";  // 400 bytes
+  EXPECT_TRUE(shop::users::register_user(*store, "long@example.com", name, {}).is_ok());
+  EXPECT_TRUE(shop::catalog::create_product(*store, {"LONG-1", name, 1, 1}, {}).is_ok());
+  const auto head = store->head_position();
+  EXPECT_EQ(shop::users::register_user(*store, "longer@example.com", name + "ü", {}).status().code(),
+            StatusCode::invalid_argument);
+  EXPECT_EQ(shop::catalog::create_product(*store, {"LONG-2", name + "ü", 1, 1}, {}).status().code(),
+            StatusCode::invalid_argument);
+  EXPECT_EQ(store->head_position(), head);
+}
+
+TEST_F(ShopHarness, ProductNameAndSkuMustBePlainText) {
+  for (std::string name : {"Mug\r\nBcc: x@evil.test", "Mug\n", "Mug\u2029", "Mug\x01", "\xc3"}) {
+    auto r = shop::catalog::create_product(*store, {"M-1", name, 1, 1}, {});
+    EXPECT_EQ(r.status().code(), StatusCode::invalid_argument) << name;
+    EXPECT_NE(r.status().message().find("field 'name'"), std::string::npos) << r.status().message();
+  }
+  for (std::string sku : {"M-1\r\n", "M 1", "M\u2028", ""}) {
+    auto r = shop::catalog::create_product(*store, {sku, "Mug", 1, 1}, {});
+    EXPECT_EQ(r.status().code(), StatusCode::invalid_argument) << sku;
+    EXPECT_NE(r.status().message().find("field 'sku'"), std::string::npos) << r.status().message();
+  }
+  auto direct = shop::catalog::product_repository(*store).execute(
+      "01a2a2a2-4444-7000-8000-000000000004", [](shop::catalog::Product& p) {
+        return p.create("01a2a2a2-4444-7000-8000-000000000004", "M-2", "Mug\r\nBcc: x", 1);
+      });
+  EXPECT_EQ(direct.status().code(), StatusCode::invalid_argument);
+  EXPECT_EQ(store->head_position(), -1);
+}
+
+TEST_F(ShopHarness, WelcomeEmailCarriesTheNameInTheSubjectAndTheEventTime) {
+  const std::string user = new_user("zoe@example.com");
+  (void)user;
+  auto id = shop::users::register_user(*store, "zoe2@example.com", "Zoë Ünicode", {});
+  ASSERT_TRUE(id.is_ok());
+  EXPECT_TRUE(pump().empty());
+  const auto emails = mailer->emails();
+  ASSERT_EQ(emails.size(), 2u);
+  const auto& mail = emails[1];
+  EXPECT_EQ(mail.subject, "Welcome to the Herald shop, Zoë Ünicode");
+  EXPECT_EQ(mail.from_name, "Herald Shop");
+  auto events = store->read_stream("user-" + *id, 0, 1, herald::ReadDirection::forwards);
+  ASSERT_TRUE(events.is_ok() && events->size() == 1);
+  EXPECT_EQ(mail.date, (*events)[0].recorded_at);
+}
+
+TEST_F(ShopHarness, OldEventWithALineBreakInTheNameSendsNoEmail) {
+  // Written before the name checks existed: the mailer's renderer still refuses it, so the
+  // handler fails for good (a dead letter under the bus) and nothing is sent.
+  const std::string id = "01a2a2a2-5555-7000-8000-000000000005";
+  const shop::users::UserRegistered old{id, "eve@example.com", "Eve\r\nBcc: x@evil.test"};
+  ASSERT_TRUE(store->append("user-" + id, herald::ExpectedVersion::no_stream(), {herald::to_event(old)}).is_ok());
+  auto failures = pump();
+  ASSERT_EQ(failures.count("notifications.send_welcome_email"), 1u);
+  const Status s = failures["notifications.send_welcome_email"];
+  EXPECT_EQ(s.code(), StatusCode::invalid_argument) << s.to_string();
+  EXPECT_FALSE(herald::RetryPolicy{}.is_retryable(s));
+  EXPECT_TRUE(mailer->emails().empty());
+}
+
+shop::notifications::Email test_mail(std::string message_id, std::string body) {
+  shop::notifications::Email mail;
+  mail.message_id = std::move(message_id);
+  mail.from = "shop@example.com";
+  mail.to = "a@example.com";
+  mail.subject = "Hi";
+  mail.body = std::move(body);
+  return mail;
+}
+
 TEST(Smtp, UnreachableServerIsRetryable) {
   // Nothing listens on port 1 of loopback: the connection is refused at once.
   shop::notifications::SmtpMailer smtp("smtp://127.0.0.1:1");
-  shop::notifications::Email mail{"0190aaaa-0000-8000-8000-000000000002", "shop@x", "a@b.c", "Hi", "body"};
+  auto mail = test_mail("0190aaaa-0000-8000-8000-000000000002", "body");
   Status s = smtp.send(mail);
   EXPECT_EQ(s.code(), StatusCode::unavailable) << s.to_string();
   EXPECT_TRUE(herald::RetryPolicy{}.is_retryable(s));
@@ -402,7 +380,7 @@ TEST(Outbox, WritesOneFilePerMessageId) {
   const auto dir = std::filesystem::temp_directory_path() / ("herald-outbox-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   shop::notifications::OutboxMailer outbox(dir);
-  shop::notifications::Email mail{"0190aaaa-0000-8000-8000-000000000001", "shop@x", "a@b.c", "Hi", "line1\nline2"};
+  auto mail = test_mail("0190aaaa-0000-8000-8000-000000000001", "line1\nline2");
   ASSERT_TRUE(outbox.send(mail).is_ok());
   mail.body = "changed";
   ASSERT_TRUE(outbox.send(mail).is_ok());
@@ -415,6 +393,29 @@ TEST(Outbox, WritesOneFilePerMessageId) {
   EXPECT_NE(text.find("Message-ID: <0190aaaa-0000-8000-8000-000000000001@herald-shop>\r\n"), std::string::npos);
   EXPECT_NE(text.find("line1\r\nline2\r\n"), std::string::npos);
   std::filesystem::remove_all(dir);
+}
+
+TEST(Outbox, RefusedMessageWritesNoFile) {
+  const auto dir = std::filesystem::temp_directory_path() / ("herald-outbox-refused-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  shop::notifications::OutboxMailer outbox(dir);
+  auto mail = test_mail("0190aaaa-0000-8000-8000-000000000003", "body");
+  mail.subject = "Hi\r\nBcc: x@evil.test";
+  EXPECT_EQ(outbox.send(mail).code(), StatusCode::invalid_argument);
+  mail = test_mail("../../escape", "body");
+  EXPECT_EQ(outbox.send(mail).code(), StatusCode::invalid_argument);
+  std::error_code ec;
+  EXPECT_TRUE(!std::filesystem::exists(dir, ec) || std::filesystem::is_empty(dir, ec));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Smtp, RefusedAddressIsNeverSent) {
+  // Refused before any connection: the answer is invalid_argument, not the refused connection's
+  // unavailable.
+  shop::notifications::SmtpMailer smtp("smtp://127.0.0.1:1");
+  auto mail = test_mail("0190aaaa-0000-8000-8000-000000000004", "body");
+  mail.to = "a@example.com>\r\nRCPT TO:<x@evil.test";
+  EXPECT_EQ(smtp.send(mail).code(), StatusCode::invalid_argument);
 }
 
 }  // namespace

@@ -15,8 +15,9 @@ DEFAULT_TIMEOUT = 30.0
 
 
 class Shop:
-    def __init__(self, binary, data_dir, extra_args=()):
+    def __init__(self, binary, data_dir, extra_args=(), log_level="warn"):
         self.binary = binary
+        self.log_level = log_level
         self.data_dir = data_dir
         self.extra_args = list(extra_args)
         self.proc = None
@@ -28,7 +29,7 @@ class Shop:
         if os.path.exists(port_file):
             os.remove(port_file)
         args = [self.binary, "--data-dir", self.data_dir, "--port", "0", "--port-file", port_file,
-                "--log-level", "warn"] + self.extra_args
+                "--log-level", self.log_level] + self.extra_args
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + DEFAULT_TIMEOUT

@@ -1,9 +1,11 @@
 #include "catalog/catalog.h"
 
 #include <algorithm>
-#include <cctype>
+#include <map>
 
 #include "common/common.h"
+#include "common/paging.h"
+#include "common/text.h"
 #include "herald/id.h"
 #include "herald/typed_handler.h"
 #include "inventory/inventory.h"
@@ -19,13 +21,20 @@ namespace {
 constexpr std::int64_t kMaxPriceCents = 100'000'000;
 constexpr std::int64_t kMaxStock = 1'000'000'000;
 
+// SKU and name reach the order confirmation e-mail's body lines.
+Status check_sku(std::string_view sku) {
+  const bool sku_ok = !sku.empty() && sku.size() <= 64 && std::all_of(sku.begin(), sku.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '.';
+  });
+  return sku_ok ? Status{} : Status::invalid_argument("field 'sku' must be 1 to 64 of A-Z a-z 0-9 - _ .");
+}
+
+Status check_name(std::string_view name) { return check_plain_text("name", name, 1, 200); }
+
 Status validate(const NewProduct& p) {
-  const bool sku_ok = !p.sku.empty() && p.sku.size() <= 64 &&
-                      std::all_of(p.sku.begin(), p.sku.end(), [](unsigned char c) {
-                        return std::isalnum(c) || c == '-' || c == '_' || c == '.';
-                      });
-  if (!sku_ok) return Status::invalid_argument("field 'sku' must be 1 to 64 of A-Z a-z 0-9 - _ .");
-  if (p.name.empty() || p.name.size() > 200) return Status::invalid_argument("field 'name' must be 1 to 200 characters");
+  HERALD_RETURN_IF_ERROR(check_sku(p.sku));
+  HERALD_RETURN_IF_ERROR(check_name(p.name));
   if (p.price_cents < 0 || p.price_cents > kMaxPriceCents) {
     return Status::invalid_argument("field 'price_cents' must be an integer in [0, 100000000]");
   }
@@ -36,6 +45,12 @@ Status validate(const NewProduct& p) {
 
 Status Product::create(const std::string& product_id, const std::string& s, const std::string& n, std::int64_t price) {
   if (!is_new()) return Status::already_exists("product " + product_id + " exists");
+  // Checked here as well as in create_product, so no path to a ProductCreated skips it.
+  HERALD_RETURN_IF_ERROR(check_sku(s));
+  HERALD_RETURN_IF_ERROR(check_name(n));
+  if (price < 0 || price > kMaxPriceCents) {
+    return Status::invalid_argument("field 'price_cents' must be an integer in [0, 100000000]");
+  }
   return record(ProductCreated{product_id, s, n, price});
 }
 
@@ -72,6 +87,52 @@ herald::Result<std::string> create_product(herald::EventStore& store, const NewP
   return product_id;
 }
 
+herald::Result<nlohmann::json> list_products(herald::EventStore& store, const PageRequest& request) {
+  nlohmann::json out;
+  Status s = store.transact([&](herald::StoreTransaction& tx) -> Status {
+    auto page = read_page(tx, kProductsCollection, request);
+    if (!page) return page.status();
+    // The stock documents share the products' keys (product ids), so the page's stock is one
+    // range read (after, last key], in this transaction, instead of one read per product. The
+    // range can also hold stock of products the products view has not caught up with: skipped.
+    std::map<std::string, nlohmann::json, std::less<>> stock;
+    if (!page->items.empty()) {
+      const std::string& last = page->items.back().key;
+      std::string cursor = request.after;
+      bool more = true;
+      while (more) {
+        const std::size_t want = request.limit + 1;
+        auto batch = tx.list_documents(inventory::kStockViewCollection, cursor, want);
+        if (!batch) return batch.status();
+        more = batch->size() == want;
+        for (auto& d : *batch) {
+          cursor = d.key;
+          if (d.key > last) {
+            more = false;
+            break;
+          }
+          auto j = nlohmann::json::parse(d.json, nullptr, false);
+          if (!j.is_discarded()) stock.emplace(std::move(d.key), std::move(j));
+        }
+      }
+    }
+    const nlohmann::json none = nlohmann::json::object();
+    nlohmann::json products = nlohmann::json::array();
+    for (auto& item : page->items) {
+      auto it = stock.find(item.key);
+      const nlohmann::json& st = it == stock.end() ? none : it->second;
+      item.doc["stock_available"] = st.value("available", 0);
+      item.doc["stock_reserved"] = st.value("reserved", 0);
+      item.doc["stock_sold"] = st.value("sold", 0);
+      products.push_back(std::move(item.doc));
+    }
+    out = {{"products", std::move(products)}, {"next", page->next ? nlohmann::json(*page->next) : nlohmann::json()}};
+    return {};
+  });
+  if (!s) return s;
+  return out;
+}
+
 namespace {
 
 nlohmann::json product_json(const std::string& id, const std::string& sku, const std::string& name,
@@ -104,6 +165,7 @@ class CatalogModule final : public herald::Module {
 
   Status register_routes(http::Router& router, herald::ModuleContext& ctx) override {
     herald::EventStore* store = &ctx.store();
+    // Catalog writes are the operator's: they need the admin token.
     HERALD_RETURN_IF_ERROR(router.post("/api/products", [store](const http::Request& req) {
       auto body = req.json_object();
       if (!body) return error_response(body.status());
@@ -123,21 +185,15 @@ class CatalogModule final : public herald::Module {
       auto id = create_product(*store, p, request_metadata(req));
       if (!id) return error_response(id.status());
       return http::Response::created({{"id", *id}});
-    }));
+    }, http::Access::admin));
     // The list comes from the read models (eventually consistent); one product is read from its
     // streams, so it reflects every committed change.
-    HERALD_RETURN_IF_ERROR(router.get("/api/products", [store](const http::Request&) {
-      auto products = list_documents(*store, kProductsCollection);
+    HERALD_RETURN_IF_ERROR(router.get("/api/products", [store](const http::Request& req) {
+      auto page = parse_page_request(req);
+      if (!page) return error_response(page.status());
+      auto products = list_products(*store, *page);
       if (!products) return error_response(products.status());
-      nlohmann::json out = nlohmann::json::array();
-      for (auto& p : *products) {
-        auto stock = read_document(*store, inventory::kStockViewCollection, p.value("id", ""));
-        p["stock_available"] = stock ? stock->value("available", 0) : 0;
-        p["stock_reserved"] = stock ? stock->value("reserved", 0) : 0;
-        p["stock_sold"] = stock ? stock->value("sold", 0) : 0;
-        out.push_back(std::move(p));
-      }
-      return http::Response::ok({{"products", std::move(out)}});
+      return http::Response::ok(*products);
     }));
     return router.get("/api/products/{id}", [store](const http::Request& req) {
       const std::string& id = req.param("id");

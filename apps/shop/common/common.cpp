@@ -1,8 +1,8 @@
 #include "common/common.h"
 
 #include <algorithm>
-#include <cctype>
 
+#include "common/text.h"
 #include "herald/id.h"
 
 namespace shop {
@@ -47,31 +47,6 @@ herald::Result<nlohmann::json> read_document(herald::EventStore& store, std::str
   return j;
 }
 
-herald::Result<std::vector<nlohmann::json>> list_documents(herald::EventStore& store,
-                                                           std::string_view collection, std::size_t limit) {
-  std::vector<herald::Document> docs;
-  herald::Status s = store.transact([&](herald::StoreTransaction& tx) -> herald::Status {
-    docs.clear();
-    std::string after;
-    while (docs.size() < limit) {
-      auto page = tx.list_documents(collection, after, std::min<std::size_t>(500, limit - docs.size()));
-      if (!page) return page.status();
-      if (page->empty()) break;
-      after = page->back().key;
-      for (auto& d : *page) docs.push_back(std::move(d));
-    }
-    return {};
-  });
-  if (!s) return s;
-  std::vector<nlohmann::json> out;
-  out.reserve(docs.size());
-  for (const auto& d : docs) {
-    auto j = nlohmann::json::parse(d.json, nullptr, false);
-    if (!j.is_discarded()) out.push_back(std::move(j));
-  }
-  return out;
-}
-
 herald::Status update_document(herald::StoreTransaction& tx, std::string_view collection, std::string_view key,
                                const nlohmann::json& initial,
                                const std::function<void(nlohmann::json&)>& update) {
@@ -90,23 +65,36 @@ herald::Status update_document(herald::StoreTransaction& tx, std::string_view co
   return tx.put_document(collection, key, doc.dump());
 }
 
-herald::Result<std::string> normalize_email(std::string_view email) {
-  while (!email.empty() && std::isspace(static_cast<unsigned char>(email.front()))) email.remove_prefix(1);
-  while (!email.empty() && std::isspace(static_cast<unsigned char>(email.back()))) email.remove_suffix(1);
-  std::string out(email);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  auto at = out.find('@');
-  const bool shape_ok = at != std::string::npos && at > 0 && at + 1 < out.size() &&
-                        out.find('@', at + 1) == std::string::npos &&
-                        out.find('.', at + 1) != std::string::npos && out.back() != '.' &&
-                        out.size() <= 250;
-  const bool chars_ok = std::none_of(out.begin(), out.end(), [](unsigned char c) {
-    return std::isspace(c) || std::iscntrl(c) || c == '<' || c == '>' || c == ',' || c == ';';
-  });
-  if (!shape_ok || !chars_ok) {
-    return herald::Status::invalid_argument("field 'email' must be an e-mail address like name@example.com");
+herald::Status check_email_address(std::string_view field, std::string_view address) {
+  HERALD_RETURN_IF_ERROR(check_plain_text(field, address));
+  constexpr std::string_view kForbidden = " <>\",;()\\";
+  if (address.find_first_of(kForbidden) != std::string_view::npos) {
+    return herald::Status::invalid_argument("field '" + std::string(field) +
+                                            "' must not contain spaces or any of < > \" , ; ( ) \\");
   }
+  const auto at = address.find('@');
+  const bool shape_ok = at != std::string_view::npos && at > 0 && at + 1 < address.size() &&
+                        address.find('@', at + 1) == std::string_view::npos &&
+                        address.find('.', at + 1) != std::string_view::npos && address.back() != '.' &&
+                        address.size() <= 250;
+  if (!shape_ok) {
+    return herald::Status::invalid_argument("field '" + std::string(field) +
+                                            "' must be an e-mail address like name@example.com");
+  }
+  return {};
+}
+
+herald::Result<std::string> normalize_email(std::string_view email) {
+  // Only spaces are trimmed: a CR, LF or other control character is refused by the check below
+  // rather than silently dropped.
+  while (!email.empty() && email.front() == ' ') email.remove_prefix(1);
+  while (!email.empty() && email.back() == ' ') email.remove_suffix(1);
+  std::string out(email);
+  // ASCII letters only: bytes of multi-byte UTF-8 sequences are all >= 0x80 and stay as they are.
+  std::transform(out.begin(), out.end(), out.begin(), [](char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  });
+  HERALD_RETURN_IF_ERROR(check_email_address("email", out));
   return out;
 }
 

@@ -32,17 +32,19 @@ std::string follow_up_id(std::string_view handler, const herald::RecordedEvent& 
 // Reads document (collection, key) outside any handler. not_found when absent.
 herald::Result<nlohmann::json> read_document(herald::EventStore& store, std::string_view collection,
                                              std::string_view key);
-// Every document of a collection, in key order (at most `limit`).
-herald::Result<std::vector<nlohmann::json>> list_documents(herald::EventStore& store,
-                                                           std::string_view collection,
-                                                           std::size_t limit = 10'000);
+// Lists of documents: common/paging.h (a page at a time, never silently cut).
 // Inside a transaction: loads (collection, key) (or `initial` when absent), lets `update` change
 // it and writes it back.
 herald::Status update_document(herald::StoreTransaction& tx, std::string_view collection,
                                std::string_view key, const nlohmann::json& initial,
                                const std::function<void(nlohmann::json&)>& update);
 
-// Lower-cased, trimmed e-mail address; invalid_argument when it is not of the form local@domain.
+// ok when `address` can stand in an e-mail header and an SMTP command as it is: local@domain,
+// at most 250 bytes, valid UTF-8 without control characters (common/text.h), spaces or any of
+// < > " , ; ( ) \ (which would let it carry a second address or a display name).
+// invalid_argument naming `field` otherwise.
+herald::Status check_email_address(std::string_view field, std::string_view address);
+// Lower-cased (ASCII letters), space-trimmed address that passes check_email_address("email", …).
 herald::Result<std::string> normalize_email(std::string_view email);
 
 // The answer to a failed command.

@@ -10,7 +10,9 @@
 //     there. A crash between the SMTP server's acceptance and that record can resend once; SMTP
 //     offers no way to close that window.
 // A failed send is unavailable (retryable): the bus retries, then dead-letters the event, and a
-// redrive sends it.
+// redrive sends it. A message render_rfc5322 (notifications/mime.h) refuses — a header value with
+// a control character, which only an event older than the input checks can carry — is
+// invalid_argument: permanent, dead-lettered at once, nothing sent.
 #pragma once
 
 #include <filesystem>
@@ -18,23 +20,17 @@
 #include <string>
 
 #include "herald/system.h"
+#include "notifications/mime.h"
 
 namespace shop::notifications {
-
-struct Email {
-  std::string message_id;  // a UUID; the header is "<message_id@herald-shop>"
-  std::string from, to, subject, body;
-};
-
-// RFC 5322 text of `email` (CRLF line ends, dot-stuffing left to the transport).
-std::string render_rfc5322(const Email& email);
 
 // Sends e-mails. Implementations are thread-safe.
 class Mailer {
  public:
   virtual ~Mailer() = default;
   // ok once the message is delivered (or was delivered before, for mailers that can tell);
-  // unavailable when the transport failed and a retry may succeed.
+  // unavailable when the transport failed and a retry may succeed; invalid_argument (nothing
+  // sent) when render_rfc5322 refuses the message.
   virtual herald::Status send(const Email& email) = 0;
 };
 
@@ -50,7 +46,7 @@ class OutboxMailer final : public Mailer {
 };
 
 // Sends through an SMTP server with libcurl (url e.g. "smtp://127.0.0.1:2525"). Thread-safe: one
-// curl easy handle per call.
+// curl easy handle per call. libcurl does the SMTP dot-stuffing (see send()).
 class SmtpMailer final : public Mailer {
  public:
   explicit SmtpMailer(std::string url) : url_(std::move(url)) {}
@@ -62,6 +58,7 @@ class SmtpMailer final : public Mailer {
 
 inline constexpr std::string_view kSentCollection = "emails_sent";
 inline constexpr std::string_view kFromAddress = "shop@herald.local";
+inline constexpr std::string_view kFromName = "Herald Shop";
 
 // "notifications.send_welcome_email" (UserRegistered) and
 // "notifications.send_order_confirmation" (OrderConfirmed).

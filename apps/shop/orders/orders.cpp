@@ -2,6 +2,7 @@
 
 #include "catalog/catalog.h"
 #include "common/common.h"
+#include "common/paging.h"
 #include "herald/id.h"
 #include "herald/typed_handler.h"
 #include "inventory/inventory.h"
@@ -87,6 +88,23 @@ Status append_order(herald::EventStore& store, const carts::CartCheckedOut& c, c
 }
 
 }  // namespace
+
+herald::Result<nlohmann::json> list_orders(herald::EventStore& store, const PageRequest& request,
+                                           const std::string& user_id) {
+  nlohmann::json out;
+  Status s = store.transact([&](herald::StoreTransaction& tx) -> Status {
+    std::function<bool(const nlohmann::json&)> keep;
+    if (!user_id.empty()) keep = [&](const nlohmann::json& d) { return d.value("user_id", "") == user_id; };
+    auto page = read_page(tx, kOrdersCollection, request, keep);
+    if (!page) return page.status();
+    nlohmann::json orders = nlohmann::json::array();
+    for (auto& item : page->items) orders.push_back(std::move(item.doc));
+    out = {{"orders", std::move(orders)}, {"next", page->next ? nlohmann::json(*page->next) : nlohmann::json()}};
+    return {};
+  });
+  if (!s) return s;
+  return out;
+}
 
 herald::Result<std::string> place_order(herald::EventStore& store, const std::string& user_id,
                                         const std::string& payment_token, const herald::EventMetadata& metadata) {
@@ -236,19 +254,18 @@ class OrdersModule final : public herald::Module {
       if (!id) return error_response(id.status());
       return http::Response::accepted({{"id", *id}, {"status", "pending"}});
     }));
-    // From the read model: the orders of one user (?user_id=) or all, newest last.
+    // From the read model: the orders of one user (?user_id=) or all, oldest first (order ids are
+    // UUIDv7, so key order is creation order), a page at a time.
     HERALD_RETURN_IF_ERROR(router.get("/api/orders", [store](const http::Request& req) {
       auto user_id = req.query_param("user_id");
       if (user_id) {
         if (Status s = check_id("user id", *user_id); !s) return error_response(s);
       }
-      auto docs = list_documents(*store, kOrdersCollection);
-      if (!docs) return error_response(docs.status());
-      nlohmann::json out = nlohmann::json::array();
-      for (auto& d : *docs) {
-        if (!user_id || d.value("user_id", "") == *user_id) out.push_back(std::move(d));
-      }
-      return http::Response::ok({{"orders", std::move(out)}});
+      auto page = parse_page_request(req);
+      if (!page) return error_response(page.status());
+      auto orders = list_orders(*store, *page, user_id ? *user_id : std::string());
+      if (!orders) return error_response(orders.status());
+      return http::Response::ok(*orders);
     }));
     // One order, from its stream: always current.
     return router.get("/api/orders/{id}", [store](const http::Request& req) {

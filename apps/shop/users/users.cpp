@@ -1,6 +1,7 @@
 #include "users/users.h"
 
 #include "common/common.h"
+#include "common/text.h"
 #include "herald/id.h"
 #include "herald/typed_handler.h"
 
@@ -9,12 +10,17 @@ namespace shop::users {
 using herald::Status;
 namespace http = herald::http;
 
+namespace {
+// The name goes into the welcome e-mail's Subject header and its body.
+Status check_name(std::string_view name) { return check_plain_text("name", name, 1, 200); }
+}  // namespace
+
 Status User::register_user(const std::string& user_id, const std::string& mail, const std::string& display,
                            std::string event_id) {
   if (!is_new()) return Status::already_exists("user " + id() + " is already registered");
-  if (display.empty() || display.size() > 200) {
-    return Status::invalid_argument("field 'name' must be 1 to 200 characters");
-  }
+  // Checked here as well as in the command, so no path to a UserRegistered skips it.
+  HERALD_RETURN_IF_ERROR(check_email_address("email", mail));
+  HERALD_RETURN_IF_ERROR(check_name(display));
   return record(UserRegistered{user_id, mail, display}, std::move(event_id));
 }
 
@@ -52,9 +58,7 @@ herald::Result<std::string> register_user(herald::EventStore& store, std::string
                                           std::string_view name, const herald::EventMetadata& metadata) {
   auto normalized = normalize_email(email);
   if (!normalized) return normalized.status();
-  if (name.empty() || name.size() > 200) {
-    return Status::invalid_argument("field 'name' must be 1 to 200 characters");
-  }
+  HERALD_RETURN_IF_ERROR(check_name(name));
   const std::string user_id = herald::new_uuid_v7();
   herald::EventData claim = herald::to_event(EmailClaimed{*normalized, user_id, std::string(name)}, metadata);
   claim.metadata.extra["schema"] = "1";

@@ -33,7 +33,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(UserRegistered, user_id, email, name)
 
 class User final : public herald::AggregateRoot {
  public:
-  // invalid_argument for an empty or over-long name; already_exists when registered before.
+  // invalid_argument for a name that is not 1 to 200 characters of valid UTF-8 without control
+  // characters, or an address check_email_address refuses; already_exists when registered before.
   herald::Status register_user(const std::string& user_id, const std::string& email, const std::string& name,
                                std::string event_id = {});
 
@@ -50,7 +51,8 @@ inline herald::Repository<User> user_repository(herald::EventStore& store) {
 }
 
 // Registers a user. Success: the new user's id. Failure (nothing written): invalid_argument for a
-// malformed e-mail or name; already_exists when the address is taken; store errors.
+// malformed e-mail (normalize_email) or name (as User::register_user); already_exists when the
+// address is taken; store errors.
 herald::Result<std::string> register_user(herald::EventStore& store, std::string_view email,
                                           std::string_view name, const herald::EventMetadata& metadata);
 
