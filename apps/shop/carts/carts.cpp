@@ -124,8 +124,8 @@ class CartsModule final : public herald::Module {
   std::string name() const override { return "carts"; }
 
   Status register_handlers(herald::HandlerRegistrar& r, herald::ModuleContext&) override {
-    HERALD_RETURN_IF_ERROR(r.add(make_initialize_cart_handler()));
-    return r.add(make_cart_view_handler());
+    HERALD_RETURN_IF_ERROR(r.add(make_initialize_cart_handler(), parallel_lanes(r.defaults(), 8)));
+    return r.add(make_cart_view_handler(), parallel_lanes(r.defaults(), 8));  // per-user carts: order per stream suffices
   }
 
   Status register_routes(http::Router& router, herald::ModuleContext& ctx) override {

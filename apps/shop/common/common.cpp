@@ -105,4 +105,10 @@ herald::Status check_id(std::string_view what, std::string_view id) {
   return {};
 }
 
+herald::HandlerOptions parallel_lanes(const herald::HandlerOptions& defaults, int lanes) {
+  herald::HandlerOptions o = defaults;
+  o.lanes = std::max(o.lanes, lanes);
+  return o;
+}
+
 }  // namespace shop

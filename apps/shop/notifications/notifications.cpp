@@ -118,8 +118,9 @@ Status SmtpMailer::send(const Email& email) {
 namespace {
 
 // Sends `email` at most once per message id: skips ids recorded as sent, and records the id with
-// the handler's inbox after a successful send.
+// the handler's inbox after a successful send, unless the mailer keeps that record itself.
 Status send_once(Mailer& mailer, const Email& email, const RecordedEvent& cause, herald::HandlerContext& ctx) {
+  if (mailer.remembers_sent()) return mailer.send(email);
   auto sent = read_document(ctx.store(), kSentCollection, email.message_id);
   if (sent) return {};
   if (sent.status().code() != herald::StatusCode::not_found) return sent.status();
@@ -204,7 +205,7 @@ class NotificationsModule final : public herald::Module {
         mailer_ = std::make_shared<OutboxMailer>(std::filesystem::path(cfg.data_dir) / "outbox");
       }
     }
-    HERALD_RETURN_IF_ERROR(r.add(make_welcome_handler(mailer_)));
+    HERALD_RETURN_IF_ERROR(r.add(make_welcome_handler(mailer_), parallel_lanes(r.defaults(), 8)));
     return r.add(make_order_confirmation_handler(mailer_));
   }
 

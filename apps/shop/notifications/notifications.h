@@ -32,6 +32,10 @@ class Mailer {
   // unavailable when the transport failed and a retry may succeed; invalid_argument (nothing
   // sent) when render_rfc5322 refuses the message.
   virtual herald::Status send(const Email& email) = 0;
+  // True when send() itself remembers what it delivered and answers ok without sending again (the
+  // outbox: the file is the record). The handlers then keep no "emails_sent" document for it,
+  // which saves two store transactions per message.
+  virtual bool remembers_sent() const { return false; }
 };
 
 // Writes each e-mail as <dir>/<message_id>.eml (temp file + rename); a file already there means
@@ -40,6 +44,7 @@ class OutboxMailer final : public Mailer {
  public:
   explicit OutboxMailer(std::filesystem::path dir) : dir_(std::move(dir)) {}
   herald::Status send(const Email& email) override;
+  bool remembers_sent() const override { return true; }
 
  private:
   const std::filesystem::path dir_;

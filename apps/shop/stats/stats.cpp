@@ -86,7 +86,9 @@ class StatsModule final : public herald::Module {
  public:
   std::string name() const override { return "stats"; }
   Status register_handlers(herald::HandlerRegistrar& r, herald::ModuleContext&) override {
-    HERALD_RETURN_IF_ERROR(r.add(make_user_stats_handler()));
+    // Four, not eight: every lane updates the one counters document (PostgreSQL retries the
+    // conflicting transactions; SQLite serialises them on its writer).
+    HERALD_RETURN_IF_ERROR(r.add(make_user_stats_handler(), parallel_lanes(r.defaults(), 4)));
     return r.add(make_order_stats_handler());
   }
   Status register_routes(http::Router& router, herald::ModuleContext& ctx) override {
