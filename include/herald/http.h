@@ -1,5 +1,5 @@
 // herald/http.h — a small JSON-over-HTTP router and server that modules use without seeing the
-// HTTP library underneath (cpp-httplib).
+// HTTP library underneath (Boost.Beast parses, Boost.Asio multiplexes; see docs/http-server.md).
 //
 //   router.add(herald::http::Method::get, "/api/users/{id}", [&](const herald::http::Request& req) {
 //     auto user = users.find(req.param("id"));
@@ -17,7 +17,11 @@
 //
 // Every error body has the shape {"error":"<code>","message":"…"} where <code> is a StatusCode name
 // (see herald/status.h) or one of the transport codes "route_not_found", "method_not_allowed",
-// "payload_too_large", "unauthorized". A wrong_expected_version body also has "actual_version".
+// "payload_too_large", "unauthorized", "bad_request" (400, malformed framing), "request_timeout"
+// (408), "length_required" (411), "uri_too_long" (414), "header_too_large" (431),
+// "not_implemented" (501, a transfer coding other than chunked), "http_version_not_supported"
+// (505). A wrong_expected_version body also has "actual_version". Overload is 503 "unavailable"
+// with Retry-After; a handler over ServerOptions::handler_timeout is 503 "timeout".
 //
 // The server wraps every handler: an exception becomes 500 {"error":"internal",…}; a body over the
 // limit is 413; an unknown path 404; a known path with another method 405 (with an Allow header).
@@ -133,6 +137,20 @@ using Handler = std::function<Response(const Request&)>;
 // control character (C0 or DEL). Pure and non-recursive: safe on any bytes.
 Result<std::string> normalize_path(std::string_view raw_path);
 
+// What Router::dispatch reports about each request it answered (for request metrics). Valid only
+// during the observer's call.
+struct RouteObservation {
+  Method method = Method::get;
+  // The matched route's pattern ("/api/users/{id}": one label per route, not per id); empty when no
+  // route matched (404, 405, a path refused by normalize_path, 401 for an unknown /admin path).
+  std::string_view pattern;
+  int status = 0;
+  std::chrono::nanoseconds duration{0};  // routing and the handler, not reading or writing the socket
+};
+// Called on the dispatching thread, concurrently from several: must be thread-safe and quick. An
+// exception it throws is dropped.
+using RouteObserver = std::function<void(const RouteObservation&)>;
+
 // Routes: (method, pattern) -> handler. Patterns are absolute paths whose segments are literals or
 // {name} (one whole segment, matched non-empty, into Request::path_params), e.g.
 // "/api/users/{id}/cart". A literal segment wins over a {name} segment at the same place. Paths
@@ -170,6 +188,10 @@ class Router {
   // for other methods only is 405 method_not_allowed with an Allow header.
   Response dispatch(Request& request) const;
 
+  // Calls `observer` after every dispatch() with the route, status and duration; null: none (the
+  // default). Like add(), only before serving.
+  void set_observer(RouteObserver observer) { observer_ = std::move(observer); }
+
   struct RouteInfo {
     Method method;
     std::string pattern;
@@ -188,7 +210,11 @@ class Router {
     Handler handler;
     Access access;
   };
+  // dispatch() without the observer; sets *matched to the route that answered, if any.
+  Response route(Request& request, const Route** matched) const;
+
   std::vector<Route> routes_;  // written only before serving
+  RouteObserver observer_;     // written only before serving
 };
 
 // Server settings. Default: values shown.
@@ -210,12 +236,37 @@ struct ServerOptions {
   // preflights (OPTIONS) answered. Empty (the default): CORS is off, and a POST, PUT, PATCH or
   // DELETE whose Origin is neither same-origin nor listed is refused 403 origin_not_allowed.
   std::vector<std::string> allowed_origins;
-  int worker_threads = 8;                    // concurrent requests handled
-  std::chrono::seconds read_timeout{10};
-  std::chrono::seconds write_timeout{10};
+  // Route handlers run on these threads, never on an I/O thread, so a handler that blocks on the
+  // store delays only the requests queued behind it.
+  int worker_threads = 8;
+  int io_threads = 2;                         // threads multiplexing every connection's socket
+  // Requests parsed and waiting for a worker; one more is answered 503 with Retry-After at once.
+  std::size_t max_queued_requests = 1024;
+  // Open connections; a connection beyond it is answered 503 with Retry-After and closed (the
+  // open ones are unaffected).
+  std::size_t max_connections = 10'000;
+  std::size_t max_header_bytes = 16 * 1024;  // request line + header fields: 431 above
+  std::size_t max_uri_bytes = 8 * 1024;      // the request-target: 414 above
+  // The whole request header must arrive within this, counted from the connection's accept (first
+  // request) or the request's first byte (later ones): 408 and closed otherwise (slowloris).
+  std::chrono::milliseconds header_timeout{10'000};
+  // The whole body must arrive within this after the header ...
+  std::chrono::milliseconds body_timeout{30'000};
+  // ... and, from one second after the header on, at a mean rate of at least this many bytes per
+  // second (0: no minimum): 408 and closed otherwise.
+  std::size_t body_min_bytes_per_s = 1024;
+  // A keep-alive connection with no request in progress is closed after this.
+  std::chrono::milliseconds idle_timeout{30'000};
+  std::chrono::milliseconds write_timeout{10'000};  // one response; the connection is dropped after
+  // A handler that has not returned within this is answered 503 "timeout"; it keeps running on its
+  // worker (threads cannot be interrupted) and its late result is discarded.
+  std::chrono::milliseconds handler_timeout{30'000};
+  // stop() lets in-flight requests finish for this long, then closes every connection.
+  std::chrono::milliseconds shutdown_timeout{5'000};
 };
 
-// An HTTP server over a Router, running on its own threads.
+// An HTTP/1.1 server over a Router: options.io_threads threads multiplex every connection, route
+// handlers run on options.worker_threads others (docs/http-server.md).
 // Thread-safety: start/stop/port may be called from any thread; stop() is idempotent.
 class Server {
  public:
@@ -232,7 +283,10 @@ class Server {
   Status start();
   // The port actually bound (useful with port 0); 0 before start().
   int port() const;
-  // Stops accepting, lets in-flight requests finish, joins the threads. Idempotent.
+  // Stops accepting (new connections are refused), closes idle keep-alive connections, lets
+  // in-flight requests finish until options.shutdown_timeout, then closes every connection and
+  // joins the threads. A handler still running past the deadline is waited for: threads cannot be
+  // interrupted, and the handler may use objects its owner destroys after stop(). Idempotent.
   void stop();
 
   struct Impl;
