@@ -40,6 +40,8 @@ struct Options {
   std::size_t page = 10'000;       // read_all: events per read_all call
   std::int64_t streams = 1'000;    // read_stream: streams of 100 events
   double rate = 5'000;             // e2e_latency_sqlite: published events per second
+  double sustained_seconds = 60;   // sustained_append: how long the load lasts
+  std::size_t wal_limit_bytes = 0;  // sustained_append: StoreOptions::sqlite_wal_limit_bytes (0: default)
 };
 
 // Parses the scheme of a store URL. invalid_argument for anything else.
@@ -168,5 +170,7 @@ void register_dispatch_baseline(Registry& r);   // std_function_loop
 void register_append_scenarios(Registry& r);
 void register_read_scenarios(Registry& r);
 void register_bus_scenarios(Registry& r);  // bus_scenarios.cpp, or skips when herald_bus is absent
+void register_http_scenarios(Registry& r);  // http_scenarios.cpp, or skips without the shop modules
+void register_sustained_scenarios(Registry& r);  // sustained_append
 
 }  // namespace herald::bench

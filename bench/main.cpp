@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "bench.h"
+#include "herald/version.h"
 
 namespace herald::bench {
 
@@ -30,6 +31,21 @@ void register_bus_scenarios(Registry& r) {
              Json j;
              j["scenario"] = name;
              j["skipped"] = "herald_bus not built";
+             return Result<Json>(std::move(j));
+           }});
+  }
+}
+#endif
+
+#ifndef HERALD_BENCH_WITH_HTTP
+// The HTTP scenarios drive the shop's users module (herald_shop_modules); a build without apps/
+// lists them as skipped.
+void register_http_scenarios(Registry& r) {
+  for (const char* name : {"http_health", "http_health_1conn", "http_register", "http_health_under_slowloris"}) {
+    r.add({name, "(needs herald_shop_modules, which this build does not have)", [name](const Options&) {
+             Json j;
+             j["scenario"] = name;
+             j["skipped"] = "herald_shop_modules not built";
              return Result<Json>(std::move(j));
            }});
   }
@@ -100,12 +116,17 @@ int run(int argc, char** argv) {
   register_read_scenarios(registry);
   register_dispatch_baseline(registry);
   register_bus_scenarios(registry);
+  register_http_scenarios(registry);
+  register_sustained_scenarios(registry);
 
   Options opt;
   std::string scenarios = "all";
   bool json = false;
   bool list = false;
   CLI::App app{"herald_bench: throughput and latency of the Herald store and bus"};
+  const auto build = build_info();
+  app.set_version_flag("--version", "herald_bench " + std::string(build.version) + " (" + std::string(build.compiler) +
+                                        ", " + std::string(build.build_type) + ")");
   app.add_option("--scenario", scenarios, "scenario name, comma-separated names, or all")
       ->capture_default_str();
   app.add_option("--store", opt.store_url,
@@ -132,6 +153,9 @@ int run(int argc, char** argv) {
   app.add_option("--rate", opt.rate, "e2e_latency_sqlite: events published per second")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--sustained-seconds", opt.sustained_seconds, "sustained_append: how long the load lasts")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--wal-limit-bytes", opt.wal_limit_bytes, "sustained_append: the SQLite WAL limit (default 64 MiB)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

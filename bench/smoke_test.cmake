@@ -17,7 +17,7 @@ list(LENGTH scenarios expected_lines)
 
 execute_process(
   COMMAND ${BENCH} --json --store ${STORE} --seconds 0.2 --events 2000 --prefill 3000 --page 700
-          --streams 20 --rate 2000
+          --streams 20 --rate 2000 --sustained-seconds 0.5
   OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "herald_bench exited with ${rc}\nstdout:\n${out}\nstderr:\n${err}")

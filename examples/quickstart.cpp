@@ -5,6 +5,7 @@
 //   4. subscribe with a lambda (the simple, live, non-durable way)
 //
 //   quickstart [store-url]    (default: memory:)
+//   quickstart --version
 //
 // Exits 0 once both the durable handler and the live subscriber saw the event (bounded wait).
 #include <atomic>
@@ -12,11 +13,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "herald/event_bus.h"
 #include "herald/id.h"
 #include "herald/typed_handler.h"
+#include "herald/version.h"
 
 namespace {
 
@@ -48,6 +51,13 @@ class SendWelcomeEmail final : public herald::BaseEventHandler<UserRegistered> {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "--version") {
+    const auto b = herald::build_info();
+    std::printf("quickstart %.*s (%.*s, %.*s)\n", static_cast<int>(b.version.size()), b.version.data(),
+                static_cast<int>(b.compiler.size()), b.compiler.data(), static_cast<int>(b.build_type.size()),
+                b.build_type.data());
+    return 0;
+  }
   std::string url = argc > 1 ? argv[1] : "memory:";
   if (url.starts_with("sqlite://")) {
     std::filesystem::path p(url.substr(9));

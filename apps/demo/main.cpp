@@ -1,13 +1,23 @@
 // herald_demo: appends a few events to a store and reads them back.
 //   herald_demo [store-url]     (default: sqlite://./data/demo.db)
+//   herald_demo --version
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 #include "herald/event_store.h"
 #include "herald/id.h"
+#include "herald/version.h"
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "--version") {
+    const auto b = herald::build_info();
+    std::printf("herald_demo %.*s (%.*s, %.*s)\n", static_cast<int>(b.version.size()), b.version.data(),
+                static_cast<int>(b.compiler.size()), b.compiler.data(), static_cast<int>(b.build_type.size()),
+                b.build_type.data());
+    return 0;
+  }
   std::string url = argc > 1 ? argv[1] : "sqlite://./data/demo.db";
   if (url.starts_with("sqlite://")) {
     std::filesystem::path p(url.substr(9));

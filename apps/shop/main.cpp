@@ -71,6 +71,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "herald_shop: %s\n", parsed.status().message().c_str());
     return 2;
   }
+  if (parsed->version) {
+    std::fputs(parsed->version->c_str(), stdout);
+    return 0;
+  }
   if (parsed->help) {
     std::fputs(parsed->help->c_str(), stdout);
     std::fputs("  --port-file PATH        write the bound HTTP port to PATH once serving\n", stdout);

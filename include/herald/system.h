@@ -76,6 +76,8 @@ struct SystemConfig {
 
   std::string smtp_url;      // for the notifications module; empty: e-mails are only logged
   std::string log_level = "info";  // trace, debug, info, warn, error, critical, off
+  // "text": human-readable lines; "json": one JSON object per line (docs/operations.md, "Logs").
+  std::string log_format = "text";
   std::chrono::milliseconds shutdown_timeout{10'000};  // bus.stop deadline on shutdown
   std::string config_file;   // the TOML file the values came from, if any (informational)
 
@@ -83,10 +85,12 @@ struct SystemConfig {
   std::string effective_store_url() const;
 };
 
-// The outcome of reading the command line: either a config or a request for help.
+// The outcome of reading the command line: either a config or a request for help or the version.
 struct LoadedConfig {
   SystemConfig config;
-  std::optional<std::string> help;  // set for --help: print it and exit 0
+  std::optional<std::string> help;     // set for --help: print it and exit 0
+  // Set for --version: "<program> <version> (<compiler>, <build type>)\n"; print it and exit 0.
+  std::optional<std::string> version;
 };
 
 // Builds a config from flags (`args` excludes the program name), the HERALD_* variables in `env`,
@@ -212,7 +216,14 @@ class EventSystem {
 
   // Probes: store (a cheap read), bus (no handler in state failed), each module check.
   HealthReport health();
-  // Prometheus text exposition format 0.0.4 (bus, per-handler, latency histogram, store stats).
+  // Whether to send this instance traffic (/readyz): up while the store answers a cheap read, the
+  // bus has started and is not stopping, and shutdown() has not begun (it goes down at shutdown's
+  // first step, before the HTTP server stops, so a load balancer drains it). Module checks are
+  // health()'s. Liveness (/livez) needs no method: the process answering is the answer.
+  HealthReport readiness();
+  // Prometheus text exposition format 0.0.4: bus, per-handler counters and latency histogram, store
+  // stats, herald_build_info, HTTP requests by route and status class, and process_* (CPU, memory,
+  // file descriptors, start time).
   std::string metrics();
 
   // Stops modules, the HTTP server, the bus (until `deadline`) and closes the store, logging what

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <random>
 
+#include "core/log_context.h"
 #include "herald/clock.h"
 
 namespace herald::bus {
@@ -193,6 +194,8 @@ Status HandlerRunner::call(const RecordedEvent& e, int attempt, int lane_index, 
   std::lock_guard call_lock(lane.call_mu);
   HandlerContext& ctx = lane.context;
   ctx.begin_call(attempt, checkpoint, e.position + 1);
+  // JSON log lines name the handler and event of whatever the handler (or note_error) logs.
+  const herald::detail::ScopedLogContext log_context(&name_, &e);
   const std::int64_t t0 = mark != nullptr ? *mark : clock_.now();
   Status st;
   try {

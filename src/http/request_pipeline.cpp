@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "core/json_codec.h"
+#include "core/log_context.h"
 #include "core/log_text.h"
 #include "herald/id.h"
 
@@ -173,6 +174,8 @@ Answer RequestPipeline::handle(RawRequest& in) const {
   auto rid = req.header("x-request-id");
   req.request_id = rid && is_acceptable_request_id(*rid) ? *rid : new_uuid_v7();
   answer.request_id = req.request_id;
+  // JSON log lines of this thread carry the request id until the access log line below is written.
+  const herald::detail::ScopedLogContext log_context(req.request_id);
 
   const std::string_view target = in.target;
   const auto qmark = target.find('?');

@@ -284,6 +284,20 @@ Status Router::add(Method method, std::string_view pattern, Handler handler, Acc
 }
 
 Response Router::dispatch(Request& request) const {
+  if (!observer_) return route(request, nullptr);
+  const auto started = std::chrono::steady_clock::now();
+  const Route* matched = nullptr;
+  Response response = route(request, &matched);
+  try {
+    observer_(RouteObservation{request.method, matched != nullptr ? std::string_view(matched->pattern) : std::string_view(),
+                               response.status, std::chrono::steady_clock::now() - started});
+  } catch (...) {
+    // Metrics must never change an answer.
+  }
+  return response;
+}
+
+Response Router::route(Request& request, const Route** matched) const {
   auto normalized = normalize_path(request.path);
   if (!normalized) return Response::from_status(normalized.status());
   request.path = std::move(*normalized);
@@ -304,6 +318,7 @@ Response Router::dispatch(Request& request) const {
       best_score = score;
     }
   }
+  if (matched != nullptr) *matched = best;
   // Unknown paths under /admin answer like protected ones, so the admin API cannot be mapped
   // without the token.
   const bool under_admin = !segments.empty() && equals_ignoring_case(segments.front(), "admin");

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "herald/system.h"
+#include "herald/version.h"
 
 extern char** environ;
 
@@ -141,6 +142,9 @@ const std::vector<Key>& keys() {
       {"store.max_payload_bytes", "max-payload-bytes", "HERALD_MAX_PAYLOAD_BYTES", Kind::integer,
        "largest event payload accepted by the store",
        int_setter(1, 1LL << 30, [](SystemConfig& c, std::int64_t v) { c.store.max_payload_bytes = static_cast<std::size_t>(v); })},
+      {"store.sqlite_wal_limit_bytes", "sqlite-wal-limit-bytes", "HERALD_SQLITE_WAL_LIMIT_BYTES", Kind::integer,
+       "sqlite: WAL size past which the checkpointer truncates it (the writer waits at most ~100 ms)",
+       int_setter(1 << 20, 1LL << 40, [](SystemConfig& c, std::int64_t v) { c.store.sqlite_wal_limit_bytes = static_cast<std::size_t>(v); })},
       {"http.enabled", "http-enabled", "HERALD_HTTP_ENABLED", Kind::boolean, "serve HTTP",
        bool_setter([](SystemConfig& c, bool v) { c.http_enabled = v; })},
       {"http.host", "host", "HERALD_HOST", Kind::string, "HTTP bind address",
@@ -171,6 +175,42 @@ const std::vector<Key>& keys() {
        int_setter(1, 1LL << 30, [](SystemConfig& c, std::int64_t v) { c.http.body_limit_bytes = static_cast<std::size_t>(v); })},
       {"http.threads", "http-threads", "HERALD_HTTP_THREADS", Kind::integer, "HTTP worker threads",
        int_setter(1, 256, [](SystemConfig& c, std::int64_t v) { c.http.worker_threads = static_cast<int>(v); })},
+      {"http.io_threads", "http-io-threads", "HERALD_HTTP_IO_THREADS", Kind::integer,
+       "HTTP I/O threads multiplexing the connections (handlers run on the worker threads)",
+       int_setter(1, 64, [](SystemConfig& c, std::int64_t v) { c.http.io_threads = static_cast<int>(v); })},
+      {"http.max_queued_requests", "http-max-queued-requests", "HERALD_HTTP_MAX_QUEUED_REQUESTS", Kind::integer,
+       "requests waiting for a worker; beyond: 503 with Retry-After",
+       int_setter(1, 1'000'000, [](SystemConfig& c, std::int64_t v) { c.http.max_queued_requests = static_cast<std::size_t>(v); })},
+      {"http.max_connections", "http-max-connections", "HERALD_HTTP_MAX_CONNECTIONS", Kind::integer,
+       "open HTTP connections; a new one beyond is answered 503 and closed",
+       int_setter(1, 1'000'000, [](SystemConfig& c, std::int64_t v) { c.http.max_connections = static_cast<std::size_t>(v); })},
+      {"http.max_header_bytes", "http-max-header-bytes", "HERALD_HTTP_MAX_HEADER_BYTES", Kind::integer,
+       "largest request header, request line included (431 above)",
+       int_setter(1024, 1LL << 20, [](SystemConfig& c, std::int64_t v) { c.http.max_header_bytes = static_cast<std::size_t>(v); })},
+      {"http.max_uri_bytes", "http-max-uri-bytes", "HERALD_HTTP_MAX_URI_BYTES", Kind::integer,
+       "longest request-target (414 above)",
+       int_setter(64, 1LL << 20, [](SystemConfig& c, std::int64_t v) { c.http.max_uri_bytes = static_cast<std::size_t>(v); })},
+      {"http.header_timeout_ms", "http-header-timeout-ms", "HERALD_HTTP_HEADER_TIMEOUT_MS", Kind::integer,
+       "the whole request header must arrive within this (408 and closed otherwise)",
+       int_setter(1, kMaxMs, [](SystemConfig& c, std::int64_t v) { c.http.header_timeout = ms(v); })},
+      {"http.body_timeout_ms", "http-body-timeout-ms", "HERALD_HTTP_BODY_TIMEOUT_MS", Kind::integer,
+       "the whole request body must arrive within this after the header (408 and closed otherwise)",
+       int_setter(1, kMaxMs, [](SystemConfig& c, std::int64_t v) { c.http.body_timeout = ms(v); })},
+      {"http.body_min_bytes_per_s", "http-body-min-bytes-per-s", "HERALD_HTTP_BODY_MIN_BYTES_PER_S", Kind::integer,
+       "slowest mean body rate accepted from one second after the header on; 0: no minimum",
+       int_setter(0, 1LL << 30, [](SystemConfig& c, std::int64_t v) { c.http.body_min_bytes_per_s = static_cast<std::size_t>(v); })},
+      {"http.idle_timeout_ms", "http-idle-timeout-ms", "HERALD_HTTP_IDLE_TIMEOUT_MS", Kind::integer,
+       "a keep-alive connection with no request in progress is closed after this",
+       int_setter(1, kMaxMs, [](SystemConfig& c, std::int64_t v) { c.http.idle_timeout = ms(v); })},
+      {"http.write_timeout_ms", "http-write-timeout-ms", "HERALD_HTTP_WRITE_TIMEOUT_MS", Kind::integer,
+       "a response not written within this drops the connection",
+       int_setter(1, kMaxMs, [](SystemConfig& c, std::int64_t v) { c.http.write_timeout = ms(v); })},
+      {"http.handler_timeout_ms", "http-handler-timeout-ms", "HERALD_HTTP_HANDLER_TIMEOUT_MS", Kind::integer,
+       "a handler that has not returned within this is answered 503 (it keeps running)",
+       int_setter(1, kMaxMs, [](SystemConfig& c, std::int64_t v) { c.http.handler_timeout = ms(v); })},
+      {"http.shutdown_timeout_ms", "http-shutdown-timeout-ms", "HERALD_HTTP_SHUTDOWN_TIMEOUT_MS", Kind::integer,
+       "on stop, how long in-flight HTTP requests may finish before their connections are closed",
+       int_setter(0, kMaxMs, [](SystemConfig& c, std::int64_t v) { c.http.shutdown_timeout = ms(v); })},
       {"retry.max_attempts", "retry-max-attempts", "HERALD_RETRY_MAX_ATTEMPTS", Kind::integer,
        "handler calls per event, the first included, before dead-lettering",
        int_setter(1, 1000, [](SystemConfig& c, std::int64_t v) { c.handler_defaults.retry.max_attempts = static_cast<int>(v); })},
@@ -220,6 +260,13 @@ const std::vector<Key>& keys() {
            return "'" + v + "' is not one of trace, debug, info, warn, error, critical, off";
          }
          c.log_level = v;
+         return "";
+       }},
+      {"log_format", "log-format", "HERALD_LOG_FORMAT", Kind::string,
+       "text (for people) or json (one object per line: time, level, logger, message, request_id, …)",
+       [](SystemConfig& c, const std::string& v) -> std::string {
+         if (v != "text" && v != "json") return "'" + v + "' is not one of text, json";
+         c.log_format = v;
          return "";
        }},
       {"shutdown_timeout_ms", "shutdown-timeout-ms", "HERALD_SHUTDOWN_TIMEOUT_MS", Kind::integer,
@@ -366,6 +413,13 @@ Result<LoadedConfig> parse_config(const std::vector<std::string>& args,
   CLI::App app{"Herald event system. Precedence: flags > HERALD_* environment > TOML file > defaults.",
                std::string(program_name)};
   app.set_help_flag("-h,--help", "print this help and exit");
+  const auto build = build_info();
+  const std::string version_line = std::string(program_name) + " " + std::string(build.version) + " (" +
+                                   std::string(build.compiler) + ", " +
+                                   (build.build_type.empty() ? std::string("no build type") : std::string(build.build_type)) +
+                                   ")\n";
+  bool version_flag = false;
+  app.add_flag("--version", version_flag, "print the version and exit");
   app.get_formatter()->column_width(34);
 
   std::string config_flag;
@@ -387,6 +441,10 @@ Result<LoadedConfig> parse_config(const std::vector<std::string>& args,
     return out;
   } catch (const CLI::ParseError& e) {
     return Status::invalid_argument(std::string("command line: ") + e.what());
+  }
+  if (version_flag) {
+    out.version = version_line;
+    return out;
   }
 
   SystemConfig& c = out.config;

@@ -3,6 +3,7 @@
 #include <spdlog/sinks/sink.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -11,6 +12,9 @@
 
 namespace herald::detail {
 namespace {
+
+// Read on every line, by whichever thread logs; written at start-up (set_log_escaping).
+std::atomic_bool escaping{true};
 
 // Forwards to `inner`, escaping the message text when it needs it (most lines do not: one scan).
 class EscapingSink final : public spdlog::sinks::sink {
@@ -21,7 +25,7 @@ class EscapingSink final : public spdlog::sinks::sink {
 
   void log(const spdlog::details::log_msg& msg) override {
     const std::string_view text(msg.payload.data(), msg.payload.size());
-    if (is_log_safe(text)) {
+    if (!escaping.load(std::memory_order_relaxed) || is_log_safe(text)) {
       inner_->log(msg);
       return;
     }
@@ -58,5 +62,7 @@ void install_escaping_log_sinks() {
     spdlog::set_default_logger(std::move(logger));
   });
 }
+
+void set_log_escaping(bool escape) noexcept { escaping.store(escape, std::memory_order_relaxed); }
 
 }  // namespace herald::detail

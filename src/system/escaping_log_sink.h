@@ -10,4 +10,8 @@ namespace herald::detail {
 // the default logger, which spdlog reads without a lock).
 void install_escaping_log_sinks();
 
+// Whether those sinks escape messages (true, the default, for text lines) or pass them on as they
+// are (false: the formatter writes JSON and escapes them as JSON strings; log_format.h).
+void set_log_escaping(bool escape) noexcept;
+
 }  // namespace herald::detail

@@ -2,11 +2,14 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <mutex>
 
 #include "herald/system.h"
-#include "system/escaping_log_sink.h"
+#include "system/http_metrics.h"
+#include "system/log_format.h"
+#include "system/prometheus_text.h"
 #include "system/system_routes.h"
 
 namespace herald {
@@ -37,6 +40,11 @@ struct EventSystem::Impl final : ModuleContext, HandlerRegistrar {
   std::vector<HealthCheck> module_checks;
   std::optional<StopReport> stop_report;
   std::mutex shutdown_mu;  // serializes shutdown() with the destructor's call and repeated calls
+  // Readiness: set once the bus has started; `stopping` from the first step of shutdown().
+  std::atomic_bool bus_running{false};
+  std::atomic_bool stopping{false};
+  // Shared with the router's observer, which HTTP threads call.
+  std::shared_ptr<detail::HttpMetrics> http_metrics = std::make_shared<detail::HttpMetrics>();
 
   // ModuleContext
   EventBus& bus() override { return *bus_; }
@@ -77,14 +85,20 @@ Status prefixed(const Status& s, const std::string& prefix) {
   return Status(s.code(), prefix + s.message());
 }
 
-// The directory a sqlite URL's file lives in, or "" for other schemes / in-memory sqlite.
-std::string sqlite_dir(const std::string& url) {
+// The database file a sqlite URL names, or "" for other schemes / in-memory sqlite.
+std::string sqlite_file(const std::string& url) {
   constexpr std::string_view kScheme = "sqlite://";
   if (!url.starts_with(kScheme)) return "";
   std::string path = url.substr(kScheme.size());
   if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
   if (path.empty() || path == ":memory:") return "";
-  return std::filesystem::path(path).parent_path().string();
+  return path;
+}
+
+// The directory a sqlite URL's file lives in, or "" for other schemes / in-memory sqlite.
+std::string sqlite_dir(const std::string& url) {
+  const std::string file = sqlite_file(url);
+  return file.empty() ? "" : std::filesystem::path(file).parent_path().string();
 }
 
 }  // namespace
@@ -114,6 +128,8 @@ Status EventSystem::add_module(std::unique_ptr<Module> module) {
 }
 
 void EventSystem::Impl::teardown(std::chrono::steady_clock::time_point deadline) {
+  stopping = true;
+  bus_running = false;
   if (server) server->stop();
   if (bus_) (void)bus_->stop(deadline);
   if (store_) store_->close();
@@ -124,7 +140,8 @@ Status EventSystem::initialize() {
   if (d.state != Impl::State::created) return Status::failed_precondition("initialize() was already called");
   d.state = Impl::State::initialized;  // even on failure: a second attempt needs a fresh object
 
-  detail::install_escaping_log_sinks();
+  const auto log_format = detail::parse_log_format(d.cfg.log_format);
+  detail::apply_log_format(log_format.value_or(detail::LogFormat::text));
   auto level = spdlog::level::from_str(d.cfg.log_level);
   spdlog::set_level(level);
 
@@ -136,6 +153,10 @@ Status EventSystem::initialize() {
     return prefixed(s, step + ": ");
   };
 
+  if (!log_format) {
+    return fail(Status::invalid_argument("log_format '" + d.cfg.log_format + "' is not one of text, json"),
+                "configuration");
+  }
   if (!d.store_) {
     std::string url = d.cfg.effective_store_url();
     if (auto dir = sqlite_dir(url); !dir.empty()) {
@@ -161,6 +182,7 @@ Status EventSystem::initialize() {
   }
 
   if (auto s = register_system_routes(*d.router, *this); !s) return fail(s, "system routes");
+  d.router->set_observer([metrics = d.http_metrics](const http::RouteObservation& o) { metrics->record(o); });
   for (auto& m : d.modules) {
     Status s;
     try {
@@ -176,6 +198,7 @@ Status EventSystem::initialize() {
   }
 
   if (auto s = d.bus_->start(); !s) return fail(s, "starting bus");
+  d.bus_running = true;
   spdlog::info("bus started with {} handler(s)", d.bus_->handler_names().size());
 
   if (d.cfg.http_enabled) {
@@ -209,7 +232,16 @@ HealthReport EventSystem::health() {
   // A read past the head is the cheapest query that still touches the database.
   auto head = d.store_->head_position();
   auto probe = d.store_->read_all(head + 1, 1);
-  add("store", probe.status(), d.store_->url() + ", head position " + std::to_string(head));
+  std::string store_detail = d.store_->url() + ", head position " + std::to_string(head);
+  if (auto file = sqlite_file(d.cfg.effective_store_url()); !file.empty()) {
+    // The WAL's size, by a stat: bounded by --sqlite-wal-limit-bytes, so a large one is news.
+    std::error_code ec;
+    auto wal = std::filesystem::file_size(file + "-wal", ec);
+    char text[64];
+    std::snprintf(text, sizeof text, ", WAL %.1f MiB", ec ? 0.0 : static_cast<double>(wal) / (1 << 20));
+    store_detail += text;
+  }
+  add("store", probe.status(), store_detail);
 
   Status bus_status;
   auto statuses = d.bus_->handler_statuses();
@@ -236,11 +268,38 @@ HealthReport EventSystem::health() {
   return report;
 }
 
+HealthReport EventSystem::readiness() {
+  auto& d = *impl_;
+  HealthReport report;
+  auto add = [&](std::string name, const Status& s, std::string up_detail) {
+    HealthCheckResult r{std::move(name), s.is_ok(), s.is_ok() ? std::move(up_detail) : s.to_string()};
+    report.up = report.up && r.up;
+    report.checks.push_back(std::move(r));
+  };
+  if (!d.store_ || !d.bus_) {
+    add("system", Status::failed_precondition("not initialized"), "");
+    return report;
+  }
+  auto head = d.store_->head_position();
+  add("store", d.store_->read_all(head + 1, 1).status(), "open");
+  add("bus", d.bus_running ? Status::ok() : Status::unavailable("the bus is not running"), "running");
+  add("shutdown", d.stopping ? Status::cancelled("shutting down") : Status::ok(), "not shutting down");
+  return report;
+}
+
 std::string EventSystem::metrics() {
   auto& d = *impl_;
-  if (!d.bus_ || !d.store_) return prometheus_metrics({}, {}, nullptr);
-  auto stats = d.store_->stats();
-  return prometheus_metrics(d.bus_->stats(), d.bus_->handler_statuses(), stats ? &*stats : nullptr);
+  std::string out;
+  if (!d.bus_ || !d.store_) {
+    out = prometheus_metrics({}, {}, nullptr);
+  } else {
+    auto stats = d.store_->stats();
+    out = prometheus_metrics(d.bus_->stats(), d.bus_->handler_statuses(), stats ? &*stats : nullptr);
+  }
+  detail::append_build_info(out);
+  d.http_metrics->append(out);
+  if (auto process = detail::read_process_stats()) detail::append_process_metrics(*process, out);
+  return out;
 }
 
 StopReport EventSystem::shutdown(std::chrono::steady_clock::time_point deadline) {
@@ -253,10 +312,12 @@ StopReport EventSystem::shutdown(std::chrono::steady_clock::time_point deadline)
     return *d.stop_report;
   }
   spdlog::info("shutting down");
+  d.stopping = true;  // /readyz answers 503 from here on, while requests in flight still finish
   for (auto& m : d.modules) m->stop();
   if (d.server) d.server->stop();
   StopReport report;
   if (d.bus_) report = d.bus_->stop(deadline);
+  d.bus_running = false;
   if (report.clean) {
     spdlog::info("bus stopped cleanly ({} event(s) not yet handled remain in the store)", report.pending_events);
   } else {

@@ -6,10 +6,12 @@
 #include <sstream>
 
 #include "herald/system.h"
+#include "herald/version.h"
+#include "system/prometheus_text.h"
 
 namespace herald {
 
-namespace {
+namespace detail {
 
 // Label values escape backslash, double quote and newline (exposition format rules).
 std::string escape_label(std::string_view v) {
@@ -28,6 +30,26 @@ std::string escape_label(std::string_view v) {
   }
   return out;
 }
+
+std::string format_number(double value) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.15g", value);
+  return buf;
+}
+
+void append_build_info(std::string& out) {
+  const auto b = build_info();
+  out += "# HELP herald_build_info Which Herald build is running (always 1).\n";
+  out += "# TYPE herald_build_info gauge\n";
+  out += "herald_build_info{version=\"" + escape_label(b.version) + "\",compiler=\"" + escape_label(b.compiler) +
+         "\",build_type=\"" + escape_label(b.build_type) + "\"} 1\n";
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::escape_label;
 
 std::string seconds(std::int64_t us) {
   char buf[32];
@@ -143,6 +165,8 @@ std::string prometheus_metrics(const BusStats& bus, const std::vector<HandlerSta
     w.sample("herald_store_streams", "", store_stats->stream_count);
     w.family("herald_store_size_bytes", "gauge", "Bytes the store uses on disk (0 for memory).");
     w.sample("herald_store_size_bytes", "", store_stats->bytes_on_disk);
+    w.family("herald_store_wal_bytes", "gauge", "Size of the SQLite write-ahead log (0 for other backends).");
+    w.sample("herald_store_wal_bytes", "", store_stats->wal_bytes);
     w.family("herald_store_last_position", "gauge", "Global position of the last event (-1 when empty).");
     w.sample("herald_store_last_position", "", store_stats->last_position);
     if (!store_stats->events_by_type.empty()) {

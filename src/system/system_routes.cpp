@@ -1,10 +1,11 @@
-// /health, /metrics and the admin API. Every handler validates all of its input before touching
-// the store or the bus, so bad input answers 4xx and writes nothing.
+// /health, /livez, /readyz, /metrics and the admin API. Every handler validates all of its input
+// before touching the store or the bus, so bad input answers 4xx and writes nothing.
 #include "system/system_routes.h"
 
 #include <charconv>
 
 #include "core/json_codec.h"
+#include "herald/sqlite_store.h"
 #include "herald/system.h"
 
 namespace herald {
@@ -134,6 +135,16 @@ Status register_system_routes(http::Router& router, EventSystem& system) {
 
   HERALD_RETURN_IF_ERROR(router.get("/health", [sys](const Request&) {
     auto report = sys->health();
+    return Response::json(report.up ? 200 : 503, report.to_json());
+  }));
+
+  // Liveness: answering at all is the proof; it checks nothing else, so a slow database never gets
+  // a healthy process restarted.
+  HERALD_RETURN_IF_ERROR(router.get("/livez", [](const Request&) { return Response::ok({{"status", "alive"}}); }));
+
+  // Readiness: whether to route traffic here (store open, bus running, not shutting down).
+  HERALD_RETURN_IF_ERROR(router.get("/readyz", [sys](const Request&) {
+    auto report = sys->readiness();
     return Response::json(report.up ? 200 : 503, report.to_json());
   }));
 
@@ -295,6 +306,30 @@ Status register_system_routes(http::Router& router, EventSystem& system) {
     auto s = sys->bus().discard(*id);
     if (!s) return Response::from_status(s);
     return Response::ok({{"discarded", *id}});
+  }, http::Access::admin));
+
+  // An online backup of the SQLite store into a new file on this host (herald/sqlite_store.h).
+  HERALD_RETURN_IF_ERROR(router.post("/admin/backup", [sys](const Request& req) {
+    auto body = req.json_object();
+    if (!body) return Response::from_status(body.status());
+    auto path = http::get_string(*body, "path");
+    if (!path) return Response::from_status(path.status());
+    if (!path->starts_with("/")) return bad_request("field 'path' must be an absolute path");
+    const auto started = std::chrono::steady_clock::now();
+    auto backup = backup_sqlite_store(sys->store(), *path);
+    if (!backup) {
+      // Another backend is a precondition failure of the request, not a malformed request.
+      if (backup.status().code() == StatusCode::invalid_argument && !sys->store().url().starts_with("sqlite://")) {
+        return Response::from_status(Status::failed_precondition(backup.status().message()));
+      }
+      return Response::from_status(backup.status());
+    }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    return Response::created({{"path", backup->path},
+                              {"head_position", backup->head_position},
+                              {"bytes", backup->bytes},
+                              {"pages", backup->pages},
+                              {"duration_ms", ms.count()}});
   }, http::Access::admin));
 
   HERALD_RETURN_IF_ERROR(router.get("/admin/routes", [sys](const Request&) {

@@ -1,4 +1,5 @@
-// The system's own HTTP routes: /health, /metrics and the /admin/* API (docs/http-api.md).
+// The system's own HTTP routes: /health, /livez, /readyz, /metrics and the /admin/* API
+// (docs/http-api.md).
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -15,27 +15,6 @@ namespace {
 
 using nlohmann::json;
 
-// Runs `promtool check metrics` on `text`; returns its exit code and output.
-int promtool_check(const std::string& text, std::string& output) {
-#ifdef HERALD_PROMTOOL
-  auto dir = std::filesystem::temp_directory_path();
-  auto in = dir / ("herald-metrics-" + std::to_string(::getpid()) + ".txt");
-  auto out = dir / ("herald-promtool-" + std::to_string(::getpid()) + ".txt");
-  std::ofstream(in) << text;
-  std::string cmd = std::string(HERALD_PROMTOOL) + " check metrics < " + in.string() + " > " + out.string() + " 2>&1";
-  int rc = std::system(cmd.c_str());
-  std::ifstream f(out);
-  output.assign(std::istreambuf_iterator<char>(f), {});
-  std::filesystem::remove(in);
-  std::filesystem::remove(out);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-#else
-  (void)text;
-  (void)output;
-  return -2;
-#endif
-}
-
 class HealthTest : public SystemFixture {};
 
 TEST_F(HealthTest, UpOverHttpWithEveryCheck) {

@@ -5,8 +5,15 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <thread>
 
 #include "herald/system.h"
@@ -52,6 +59,28 @@ class TestModule final : public Module {
   std::shared_ptr<RecordingHandler> handler_;
   std::shared_ptr<std::atomic_bool> healthy_;
 };
+
+// Runs `promtool check metrics` on `text`; returns its exit code and output, or -2 when the build
+// found no promtool (HERALD_PROMTOOL).
+inline int promtool_check(const std::string& text, std::string& output) {
+#ifdef HERALD_PROMTOOL
+  auto dir = std::filesystem::temp_directory_path();
+  auto in = dir / ("herald-metrics-" + std::to_string(::getpid()) + ".txt");
+  auto out = dir / ("herald-promtool-" + std::to_string(::getpid()) + ".txt");
+  std::ofstream(in) << text;
+  std::string cmd = std::string(HERALD_PROMTOOL) + " check metrics < " + in.string() + " > " + out.string() + " 2>&1";
+  int rc = std::system(cmd.c_str());
+  std::ifstream f(out);
+  output.assign(std::istreambuf_iterator<char>(f), {});
+  std::filesystem::remove(in);
+  std::filesystem::remove(out);
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+#else
+  (void)text;
+  (void)output;
+  return -2;
+#endif
+}
 
 // Polls `pred` until it holds or 10 s pass (a liveness bound, not a timing assertion).
 template <class Pred>
