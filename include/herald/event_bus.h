@@ -92,6 +92,8 @@ struct HandlerStatus {
   std::string last_error;
 };
 
+// Appends made through the bus: publish() and every append through store() (modules' commands,
+// handlers' follow-up events), so published_events equals the events this process wrote.
 struct BusStats {
   std::int64_t published_events = 0;
   std::int64_t publish_calls = 0;
@@ -142,7 +144,11 @@ class EventBus {
   EventBus(const EventBus&) = delete;
   EventBus& operator=(const EventBus&) = delete;
 
+  // The bus's view of the store it was given: every call forwards to it, and every append through
+  // it counts in stats() as published. Give it to code that writes events (modules, repositories)
+  // so that the bus's figures cover them. Lives as long as the bus; thread-safe like the store.
   EventStore& store() const;
+  std::shared_ptr<EventStore> shared_store() const;
 
   // Appends durably (EventStore::append), then returns; never waits for handlers.
   Result<AppendResult> publish(std::string_view stream_id, ExpectedVersion expected,

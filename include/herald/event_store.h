@@ -234,6 +234,16 @@ class EventStore {
   // such a call fails with failed_precondition instead of deadlocking. Write through `tx` instead.
   virtual Status transact(const std::function<Status(StoreTransaction&)>& work) = 0;
 
+  // Read models outside a transaction, for queries (an HTTP GET of a cart): one document, or a
+  // page of a collection in key order (keys > after_key, at most `limit`), as of a recent commit.
+  // Same answers and errors as StoreTransaction's get_document and list_documents (not_found,
+  // invalid_argument for an empty name). They never wait for a writer: SQLite answers from its
+  // reader connections, not from the writer thread every transact queues on. The defaults run a
+  // transaction (right for any store; override for speed). Thread-safe.
+  virtual Result<std::string> read_document(std::string_view collection, std::string_view key);
+  virtual Result<std::vector<Document>> read_documents(std::string_view collection, std::string_view after_key,
+                                                       std::size_t limit);
+
   // A subscription's checkpoint, or not_found when none was saved.
   virtual Result<std::int64_t> load_checkpoint(std::string_view subscription) = 0;
   virtual Status save_checkpoint(std::string_view subscription, std::int64_t position) = 0;

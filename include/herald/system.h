@@ -123,6 +123,7 @@ class ModuleContext {
  public:
   virtual ~ModuleContext() = default;
   virtual EventBus& bus() = 0;
+  // The bus's view of the store (EventBus::store()): appends through it count as published.
   virtual EventStore& store() = 0;
   virtual std::shared_ptr<EventStore> shared_store() = 0;
   virtual const SystemConfig& config() const = 0;

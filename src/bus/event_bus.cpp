@@ -3,11 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <deque>
+#include <mutex>
+#include <unordered_set>
 #include <map>
 
 #include "bus/live_feed.h"
 #include "bus/runner.h"
 #include "herald/event_bus.h"
+#include "herald/event_store_wrapper.h"
 #include "herald/id.h"
 
 namespace herald {
@@ -24,11 +28,72 @@ std::string_view to_string(HandlerState s) {
   return "unknown";
 }
 
+namespace {
+
+struct PublishCounters {
+  std::atomic_int64_t published_events{0};
+  std::atomic_int64_t publish_calls{0};
+  std::atomic_int64_t publish_failures{0};
+};
+
+// The bus's view of its store. Every append through it counts as published, whoever makes it:
+// publish(), a module's command handler, a handler's follow-up event, an aggregate repository.
+// So the bus's publish figures and the store's event count agree however events are written.
+class PublishingStore final : public EventStoreWrapper {
+ public:
+  PublishingStore(std::shared_ptr<EventStore> inner, PublishCounters& counters)
+      : EventStoreWrapper(std::move(inner)), counters_(counters) {}
+
+  Result<AppendResult> append(std::string_view stream_id, ExpectedVersion expected,
+                              std::vector<EventData> events) override {
+    counters_.publish_calls.fetch_add(1, std::memory_order_relaxed);
+    // An idempotent retry (the same ids again: a redelivered handler's follow-up event, or the
+    // shop's registration written by its HTTP path and its handler at once) succeeds with the
+    // original append's positions and writes nothing. A replay of an append readable before this
+    // call began returns positions at or below the head seen here; one racing its original
+    // returns the same first position as the original, which recent_ remembers.
+    const std::int64_t head_before = inner().head_position();
+    auto r = EventStoreWrapper::append(stream_id, expected, std::move(events));
+    if (r) {
+      if (r->first_position > head_before && first_time(r->first_position)) {
+        counters_.published_events.fetch_add(r->last_position - r->first_position + 1, std::memory_order_relaxed);
+      }
+    } else {
+      counters_.publish_failures.fetch_add(1, std::memory_order_relaxed);
+    }
+    return r;
+  }
+
+ private:
+  // Whether no append through this store returned `first_position` among the last kRemembered.
+  bool first_time(std::int64_t first_position) {
+    std::lock_guard lock(recent_mu_);
+    if (!recent_set_.insert(first_position).second) return false;
+    recent_.push_back(first_position);
+    if (recent_.size() > kRemembered) {
+      recent_set_.erase(recent_.front());
+      recent_.pop_front();
+    }
+    return true;
+  }
+
+  static constexpr std::size_t kRemembered = 4096;  // far more appends than can race one another
+  PublishCounters& counters_;  // the bus's; outlives this (the bus's Impl owns both)
+  std::mutex recent_mu_;       // guards recent_, recent_set_
+  std::deque<std::int64_t> recent_;
+  std::unordered_set<std::int64_t> recent_set_;
+};
+
+}  // namespace
+
 struct EventBus::Impl {
   enum class Phase { idle, running, stopped };
 
   Impl(std::shared_ptr<EventStore> s, BusOptions o)
-      : store(std::move(s)), options(std::move(o)), cache(std::make_shared<bus::BatchCache>(store)), feed(store, cache) {
+      : store(std::make_shared<PublishingStore>(std::move(s), counters)),
+        options(std::move(o)),
+        cache(std::make_shared<bus::BatchCache>(store)),
+        feed(store, cache) {
     instance_id = options.instance_id.empty() ? new_uuid_v7() : options.instance_id;
   }
 
@@ -38,7 +103,9 @@ struct EventBus::Impl {
     return it == runners.end() ? nullptr : it->second;
   }
 
-  // Constant after construction.
+  // Declared first: `store` counts into it from construction on.
+  PublishCounters counters;
+  // Constant after construction. The PublishingStore over the store the bus was given.
   std::shared_ptr<EventStore> store;
   BusOptions options;
   std::string instance_id;
@@ -53,10 +120,6 @@ struct EventBus::Impl {
   std::map<std::string, std::shared_ptr<bus::HandlerRunner>, std::less<>> runners;
   Phase phase = Phase::idle;
   std::optional<StopReport> stop_report;
-
-  std::atomic_int64_t published_events{0};
-  std::atomic_int64_t publish_calls{0};
-  std::atomic_int64_t publish_failures{0};
 };
 
 namespace {
@@ -93,15 +156,11 @@ EventBus::~EventBus() {
 }
 
 EventStore& EventBus::store() const { return *impl_->store; }
+std::shared_ptr<EventStore> EventBus::shared_store() const { return impl_->store; }
 
 Result<AppendResult> EventBus::publish(std::string_view stream_id, ExpectedVersion expected,
                                        std::vector<EventData> events) {
-  impl_->publish_calls.fetch_add(1, std::memory_order_relaxed);
-  std::size_t n = events.size();
-  auto r = impl_->store->append(stream_id, expected, std::move(events));
-  if (r) impl_->published_events.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
-  else impl_->publish_failures.fetch_add(1, std::memory_order_relaxed);
-  return r;
+  return impl_->store->append(stream_id, expected, std::move(events));  // counted by PublishingStore
 }
 
 Subscription EventBus::subscribe(std::string type, std::function<void(const RecordedEvent&)> fn) {
@@ -301,9 +360,9 @@ const std::string& EventBus::instance_id() const { return impl_->instance_id; }
 
 BusStats EventBus::stats() const {
   BusStats s;
-  s.published_events = impl_->published_events.load(std::memory_order_relaxed);
-  s.publish_calls = impl_->publish_calls.load(std::memory_order_relaxed);
-  s.publish_failures = impl_->publish_failures.load(std::memory_order_relaxed);
+  s.published_events = impl_->counters.published_events.load(std::memory_order_relaxed);
+  s.publish_calls = impl_->counters.publish_calls.load(std::memory_order_relaxed);
+  s.publish_failures = impl_->counters.publish_failures.load(std::memory_order_relaxed);
   s.live_deliveries = impl_->feed.deliveries();
   return s;
 }

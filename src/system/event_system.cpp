@@ -48,8 +48,10 @@ struct EventSystem::Impl final : ModuleContext, HandlerRegistrar {
 
   // ModuleContext
   EventBus& bus() override { return *bus_; }
-  EventStore& store() override { return *store_; }
-  std::shared_ptr<EventStore> shared_store() override { return store_; }
+  // Modules write through the bus's view of the store, so that every append they make counts as
+  // published (BusStats); reads are forwarded unchanged.
+  EventStore& store() override { return bus_->store(); }
+  std::shared_ptr<EventStore> shared_store() override { return bus_->shared_store(); }
   const SystemConfig& config() const override { return cfg; }
 
   // HandlerRegistrar

@@ -2,6 +2,8 @@
 declined, out of stock) against the real herald_shop binary."""
 import os
 
+import urllib.request
+
 from shoplib import Shop, check, expect, outbox_files, run, wait_until
 
 
@@ -120,6 +122,17 @@ def test(binary, data_dir, shops):
     check(len(payment_letters()) == 1, "a failed redrive keeps the dead letter")
     health = shop.get("/health")
     check(health[0] == 200 and health[1]["checks"]["notifications.mailer"]["status"] == "up", "health: %r" % (health,))
+
+    # One write path: every event the seed flows wrote (commands, handlers' follow-ups, the saga)
+    # went through the bus, so its publish counter and the store's event count agree.
+    def metric(name):
+        with urllib.request.urlopen(shop.url + "/metrics", timeout=10) as r:
+            text = r.read().decode()
+        values = [float(ln.split()[-1]) for ln in text.splitlines() if ln.startswith(name + " ")]
+        check(len(values) == 1, "metric %s: %r" % (name, values))
+        return int(values[0])
+    published, stored = metric("herald_bus_published_events_total"), metric("herald_store_events")
+    check(published == stored and stored > 0, "bus published %d events, the store holds %d" % (published, stored))
     check(shop.stop() == 0, "graceful stop")
 
 

@@ -1356,6 +1356,24 @@ TEST_P(StoreContract, DocumentsCrudAndPaging) {
     return Status::ok();
   });
   ASSERT_TRUE(s) << s.to_string();
+
+  // The same read model outside any transaction: what the last commit left, same errors.
+  auto c = store_->read_document("users", "c");
+  ASSERT_TRUE(c) << c.status().to_string();
+  EXPECT_EQ(*c, R"({"k":"c2"})");
+  EXPECT_EQ(store_->read_document("users", "b").status().code(), StatusCode::not_found);
+  EXPECT_EQ(store_->read_document("", "b").status().code(), StatusCode::invalid_argument);
+  EXPECT_EQ(store_->read_document("users", "").status().code(), StatusCode::invalid_argument);
+  auto page = store_->read_documents("users", "a", 2);
+  ASSERT_TRUE(page) << page.status().to_string();
+  EXPECT_EQ(keys(*page), "cd");
+  auto rest = store_->read_documents("users", "d", 10);
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(keys(*rest), "e");
+  EXPECT_EQ(store_->read_documents("", "", 10).status().code(), StatusCode::invalid_argument);
+  auto none = store_->read_documents("nothing", "", 10);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
 }
 
 // ---------------------------------------------------------------- checkpoints

@@ -34,15 +34,10 @@ std::string follow_up_id(std::string_view handler, const herald::RecordedEvent& 
 
 herald::Result<nlohmann::json> read_document(herald::EventStore& store, std::string_view collection,
                                              std::string_view key) {
-  std::string text;
-  herald::Status s = store.transact([&](herald::StoreTransaction& tx) -> herald::Status {
-    auto doc = tx.get_document(collection, key);
-    if (!doc) return doc.status();
-    text = std::move(*doc);
-    return {};
-  });
-  if (!s) return s;
-  auto j = nlohmann::json::parse(text, nullptr, false);
+  // Outside any transaction: on SQLite a GET no longer queues behind the writer's commits.
+  auto text = store.read_document(collection, key);
+  if (!text) return text.status();
+  auto j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded()) return herald::Status::corruption("document " + std::string(key) + " is not JSON");
   return j;
 }

@@ -734,6 +734,19 @@ class SqliteEventStore final : public EventStore {
     });
   }
 
+  // From a reader connection, so that a query never queues behind the writer's commits.
+  Result<std::string> read_document(std::string_view collection, std::string_view key) override {
+    auto conn = readers_.acquire();
+    if (!conn) return conn.status();
+    return SqliteTransaction(**conn).get_document(collection, key);
+  }
+  Result<std::vector<Document>> read_documents(std::string_view collection, std::string_view after_key,
+                                               std::size_t limit) override {
+    auto conn = readers_.acquire();
+    if (!conn) return conn.status();
+    return SqliteTransaction(**conn).list_documents(collection, after_key, limit);
+  }
+
   Result<std::int64_t> load_checkpoint(std::string_view subscription) override {
     if (subscription.empty()) return Status::invalid_argument("subscription name is empty");
     if (closed_.load()) return closed_status();
