@@ -1,5 +1,5 @@
 // Router, Request/Response and the JSON validation helpers of herald/http.h. Nothing here knows
-// about sockets: the server (server.cpp) turns httplib requests into Request and back.
+// about sockets: the server (server.cpp) reads the wire and hands RequestPipeline a RawRequest.
 #include <algorithm>
 #include <cctype>
 #include <charconv>
