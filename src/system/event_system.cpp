@@ -105,6 +105,23 @@ std::string sqlite_dir(const std::string& url) {
 
 }  // namespace
 
+namespace {
+
+// One check's outcome into `report`: up with `up_detail`, or down with the status's text.
+void add_check(HealthReport& report, std::string name, const Status& s, std::string up_detail) {
+  HealthCheckResult r{std::move(name), s.is_ok(), s.is_ok() ? std::move(up_detail) : s.to_string()};
+  report.up = report.up && r.up;
+  report.checks.push_back(std::move(r));
+}
+
+HealthReport not_initialized() {
+  HealthReport report;
+  add_check(report, "system", Status::failed_precondition("not initialized"), "");
+  return report;
+}
+
+}  // namespace
+
 EventSystem::EventSystem(SystemConfig config) : impl_(std::make_unique<Impl>()) { impl_->cfg = std::move(config); }
 
 EventSystem::EventSystem(SystemConfig config, std::shared_ptr<EventStore> store) : EventSystem(std::move(config)) {
@@ -221,16 +238,10 @@ int EventSystem::http_port() const { return impl_->server ? impl_->server->port(
 HealthReport EventSystem::health() {
   auto& d = *impl_;
   HealthReport report;
-  auto add = [&](std::string name, const Status& s, std::string up_detail) {
-    HealthCheckResult r{std::move(name), s.is_ok(), s.is_ok() ? std::move(up_detail) : s.to_string()};
-    report.up = report.up && r.up;
-    report.checks.push_back(std::move(r));
+  auto add = [&report](std::string name, const Status& s, std::string up_detail) {
+    add_check(report, std::move(name), s, std::move(up_detail));
   };
-
-  if (!d.store_ || !d.bus_) {
-    add("system", Status::failed_precondition("not initialized"), "");
-    return report;
-  }
+  if (!d.store_ || !d.bus_) return not_initialized();
   // A read past the head is the cheapest query that still touches the database.
   auto head = d.store_->head_position();
   auto probe = d.store_->read_all(head + 1, 1);
@@ -273,15 +284,10 @@ HealthReport EventSystem::health() {
 HealthReport EventSystem::readiness() {
   auto& d = *impl_;
   HealthReport report;
-  auto add = [&](std::string name, const Status& s, std::string up_detail) {
-    HealthCheckResult r{std::move(name), s.is_ok(), s.is_ok() ? std::move(up_detail) : s.to_string()};
-    report.up = report.up && r.up;
-    report.checks.push_back(std::move(r));
+  auto add = [&report](std::string name, const Status& s, std::string up_detail) {
+    add_check(report, std::move(name), s, std::move(up_detail));
   };
-  if (!d.store_ || !d.bus_) {
-    add("system", Status::failed_precondition("not initialized"), "");
-    return report;
-  }
+  if (!d.store_ || !d.bus_) return not_initialized();
   auto head = d.store_->head_position();
   add("store", d.store_->read_all(head + 1, 1).status(), "open");
   add("bus", d.bus_running ? Status::ok() : Status::unavailable("the bus is not running"), "running");
