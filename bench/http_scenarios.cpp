@@ -382,10 +382,24 @@ Result<Json> run_http_register(const Options& opt) {
            std::to_string(body.size()) + "\r\n\r\n" + body;
   };
   auto r = run_load(system->http_port(), kConnections, opt.seconds, make, 201);
-  (void)system->shutdown(SteadyClock::now() + std::chrono::seconds(5));
+  auto stats = (*fresh)->store().stats();
+  (void)system->shutdown(SteadyClock::now() + std::chrono::seconds(5));  // closes the store too
   if (!r) return r.status();
   Json out = load_line("http_register", opt.kind, kConnections, *r);
   out["route"] = "POST /api/users (shop users module)";
+  // What a registration costs on disk (SQLite): the database once the closing checkpoint has
+  // folded the WAL in, over the events it holds (EmailClaimed and UserRegistered per user).
+  if (opt.kind == StoreKind::sqlite) {
+    std::int64_t bytes = 0;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator((*fresh)->directory(), ec)) {
+      if (entry.is_regular_file(ec)) bytes += static_cast<std::int64_t>(entry.file_size(ec));
+    }
+    if (stats && stats->total_events > 0) {
+      out["stored_events"] = stats->total_events;
+      out["bytes_per_event"] = round_to(static_cast<double>(bytes) / static_cast<double>(stats->total_events), 1);
+    }
+  }
   return out;
 }
 
