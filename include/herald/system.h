@@ -79,6 +79,10 @@ struct SystemConfig {
   // "text": human-readable lines; "json": one JSON object per line (docs/operations.md, "Logs").
   std::string log_format = "text";
   std::chrono::milliseconds shutdown_timeout{10'000};  // bus.stop deadline on shutdown
+  // /health reports the bus down, naming the handler, while a handler is more than this many
+  // events behind the log: one that cannot keep up (a slow SMTP server) shows there, not only in
+  // herald_handler_lag_events. 0 turns the rule off. /readyz ignores it.
+  std::int64_t health_max_handler_lag = 100'000;
   std::string config_file;   // the TOML file the values came from, if any (informational)
 
   // store_url, or the sqlite default under data_dir when store_url is empty.

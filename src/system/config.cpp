@@ -269,6 +269,9 @@ const std::vector<Key>& keys() {
          c.log_format = v;
          return "";
        }},
+      {"health.max_handler_lag", "health-max-handler-lag", "HERALD_HEALTH_MAX_HANDLER_LAG", Kind::integer,
+       "/health reports the bus down while a handler is more events behind than this (0: off)",
+       int_setter(0, INT64_MAX, [](SystemConfig& c, std::int64_t v) { c.health_max_handler_lag = v; })},
       {"shutdown_timeout_ms", "shutdown-timeout-ms", "HERALD_SHUTDOWN_TIMEOUT_MS", Kind::integer,
        "how long shutdown waits for in-flight handler calls",
        int_setter(0, kMaxMs, [](SystemConfig& c, std::int64_t v) { c.shutdown_timeout = ms(v); })},

@@ -258,10 +258,16 @@ HealthReport EventSystem::health() {
 
   Status bus_status;
   auto statuses = d.bus_->handler_statuses();
+  const std::int64_t max_lag = d.cfg.health_max_handler_lag;
   for (const auto& h : statuses) {
     if (h.state == HandlerState::failed) {
       bus_status = Status::unavailable("handler " + h.name + " failed: " + h.last_error);
       break;
+    }
+    if (max_lag > 0 && h.lag > max_lag && bus_status) {
+      bus_status = Status::unavailable("handler " + h.name + " is " + std::to_string(h.lag) +
+                                       " events behind the log (over health_max_handler_lag " +
+                                       std::to_string(max_lag) + "): it is not keeping up");
     }
   }
   if (bus_status && d.state == Impl::State::shut_down) bus_status = Status::cancelled("system is shut down");

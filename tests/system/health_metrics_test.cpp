@@ -42,6 +42,29 @@ TEST_F(HealthTest, ModuleCheckDownMakes503) {
   EXPECT_EQ(body["checks"]["store"]["status"], "up");
 }
 
+TEST_F(HealthTest, AHandlerFallingBehindShowsAsDownUntilItCatchesUp) {
+  start_system(false, {}, /*max_handler_lag=*/10);
+  handler_->stall = true;
+  std::vector<EventData> events(30);
+  for (auto& e : events) {
+    e.type = "Good";
+    e.payload = "{}";
+  }
+  ASSERT_TRUE(system_->bus().publish("lagging-1", ExpectedVersion::any(), std::move(events)));
+  auto bus_check = [&] {
+    auto report = system_->health();
+    auto it = std::find_if(report.checks.begin(), report.checks.end(), [](const auto& c) { return c.name == "bus"; });
+    return it == report.checks.end() ? HealthCheckResult{} : *it;
+  };
+  ASSERT_TRUE(eventually([&] { return !bus_check().up; }));
+  EXPECT_NE(bus_check().detail.find("test.recorder"), std::string::npos) << bus_check().detail;
+  EXPECT_NE(bus_check().detail.find("not keeping up"), std::string::npos) << bus_check().detail;
+  EXPECT_FALSE(system_->health().up);
+  handler_->stall = false;
+  EXPECT_TRUE(eventually([&] { return bus_check().up; }));
+  EXPECT_EQ(handler_->handled.load(), 30);
+}
+
 TEST_F(HealthTest, ClosedStoreIsDown) {
   start_system(false);
   EXPECT_TRUE(system_->health().up);

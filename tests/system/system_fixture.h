@@ -26,11 +26,14 @@ class RecordingHandler final : public EventHandler {
   std::string name() const override { return "test.recorder"; }
   std::vector<std::string> event_types() const override { return {"Good", "Poison"}; }
   Status handle(const RecordedEvent& e, HandlerContext&) override {
+    // A handler that cannot keep up, for the lag checks: it holds its lane while `stall` is set.
+    while (stall.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     if (e.type == "Poison" && poison_fails.load()) return Status::permanent("poison event " + e.id);
     handled.fetch_add(1);
     return Status::ok();
   }
   std::atomic_bool poison_fails{true};
+  std::atomic_bool stall{false};
   std::atomic_int handled{0};
 };
 
@@ -95,8 +98,9 @@ bool eventually(Pred pred) {
 
 class SystemFixture : public ::testing::Test {
  protected:
-  void start_system(bool http, std::string admin_token = {}) {
+  void start_system(bool http, std::string admin_token = {}, std::int64_t max_handler_lag = 100'000) {
     SystemConfig c;
+    c.health_max_handler_lag = max_handler_lag;
     c.store_url = "memory:";
     c.http_enabled = http;
     c.http.port = 0;
@@ -115,6 +119,7 @@ class SystemFixture : public ::testing::Test {
   }
 
   void TearDown() override {
+    handler_->stall = false;
     client_.reset();
     if (system_) (void)system_->shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(2));
   }
