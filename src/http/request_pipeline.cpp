@@ -12,6 +12,7 @@
 #include "core/log_context.h"
 #include "core/log_text.h"
 #include "herald/id.h"
+#include "http/percent_decode.h"
 
 namespace herald::http::detail {
 namespace {
@@ -77,33 +78,6 @@ bool token_equals(std::string_view given, std::string_view expected) {
   return diff == 0;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// application/x-www-form-urlencoded decoding of one query key or value ('+' is a space).
-std::optional<std::string> decode_query_part(std::string_view part) {
-  std::string out;
-  out.reserve(part.size());
-  for (std::size_t i = 0; i < part.size(); ++i) {
-    char c = part[i];
-    if (c == '+') {
-      c = ' ';
-    } else if (c == '%') {
-      const int hi = i + 2 < part.size() ? hex_value(part[i + 1]) : -1;
-      const int lo = hi < 0 ? -1 : hex_value(part[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      c = static_cast<char>(hi * 16 + lo);
-      i += 2;
-    }
-    out.push_back(c);
-  }
-  return out;
-}
-
 Status parse_query(std::string_view query, std::multimap<std::string, std::string>& out) {
   while (!query.empty()) {
     auto amp = query.find('&');
@@ -111,8 +85,9 @@ Status parse_query(std::string_view query, std::multimap<std::string, std::strin
     query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
     if (pair.empty()) continue;
     auto eq = pair.find('=');
-    auto key = decode_query_part(pair.substr(0, eq));
-    auto value = decode_query_part(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
+    // application/x-www-form-urlencoded: '+' is a space in keys and values.
+    auto key = percent_decode(pair.substr(0, eq), /*plus_is_space=*/true);
+    auto value = percent_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1), true);
     if (!key || !value) return Status::invalid_argument("query string has a malformed %-escape");
     out.emplace(std::move(*key), std::move(*value));
   }

@@ -7,6 +7,7 @@
 
 #include "core/json_codec.h"
 #include "herald/http.h"
+#include "http/percent_decode.h"
 
 namespace herald::http {
 
@@ -91,7 +92,7 @@ Result<nlohmann::json> Request::json() const {
   if (body.empty()) return Status::invalid_argument("body is empty; a JSON document is required");
   // nlohmann parses iteratively but serialises, compares and copies recursively: refuse depth
   // before it builds anything.
-  if (!detail::json_depth_within(body, kMaxJsonDepth)) {
+  if (!herald::detail::json_depth_within(body, kMaxJsonDepth)) {
     return Status::invalid_argument("body nests arrays or objects deeper than " + std::to_string(kMaxJsonDepth) +
                                     " levels");
   }
@@ -174,6 +175,29 @@ int hex_value(char c) {
   return -1;
 }
 
+}  // namespace
+
+std::optional<std::string> detail::percent_decode(std::string_view text, bool plus_is_space) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '+' && plus_is_space) {
+      c = ' ';
+    } else if (c == '%') {
+      const int hi = i + 2 < text.size() ? hex_value(text[i + 1]) : -1;
+      const int lo = hi < 0 ? -1 : hex_value(text[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      c = static_cast<char>(hi * 16 + lo);
+      i += 2;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+namespace {
+
 bool is_param(const std::string& seg) { return seg.size() >= 2 && seg.front() == '{' && seg.back() == '}'; }
 
 // How well `segments` match `route`: -1 no match, else the number of literal segments (the more
@@ -213,23 +237,14 @@ Result<std::string> normalize_path(std::string_view raw_path) {
   if (raw_path.empty() || raw_path.front() != '/') {
     return Status::invalid_argument("request path must start with '/'");
   }
-  std::string decoded;
-  decoded.reserve(raw_path.size());
-  for (std::size_t i = 0; i < raw_path.size(); ++i) {
-    char c = raw_path[i];
-    if (c == '%') {
-      const int hi = i + 2 < raw_path.size() ? hex_value(raw_path[i + 1]) : -1;
-      const int lo = hi < 0 ? -1 : hex_value(raw_path[i + 2]);
-      if (hi < 0 || lo < 0) return Status::invalid_argument("request path has a malformed %-escape");
-      c = static_cast<char>(hi * 16 + lo);
-      i += 2;
-    }
+  auto decoded = detail::percent_decode(raw_path, /*plus_is_space=*/false);
+  if (!decoded) return Status::invalid_argument("request path has a malformed %-escape");
+  for (char c : *decoded) {
     const auto u = static_cast<unsigned char>(c);
     if (u < 0x20 || u == 0x7F) return Status::invalid_argument("request path holds a control character");
-    decoded.push_back(c);
   }
   std::vector<std::string_view> kept;
-  std::string_view rest = decoded;
+  std::string_view rest = *decoded;
   while (!rest.empty()) {
     auto slash = rest.find('/');
     std::string_view seg = rest.substr(0, slash);
