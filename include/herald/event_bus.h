@@ -26,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "herald/clock.h"
 #include "herald/event_store.h"
 #include "herald/handler.h"
 
@@ -49,7 +50,7 @@ struct HandlerOptions {
   std::size_t batch_size = 512;  // events read from the store per step
 };
 
-// Bus-wide options.
+// Bus-wide options; copied by the bus, then only read.
 struct BusOptions {
   // This process's identity for leases (several instances on one database). Empty: a fresh UUID.
   std::string instance_id;
@@ -58,9 +59,19 @@ struct BusOptions {
   std::chrono::milliseconds lease_ttl{5'000};
   // How long a runner waits on the store before looking again (also the lease renewal cadence).
   std::chrono::milliseconds poll_interval{500};
+  // Wall time of what the bus records: a dead letter's first and last failure. Null:
+  // system_clock().
+  std::shared_ptr<Clock> clock;
+  // Monotonic time and waits for everything the bus schedules: retry delays (in the lanes and in
+  // replay_range), lease renewal and freshness, poll and store-error back-off, the cadence of
+  // checkpoint saves. Null: steady_time_source(). With a ManualTimeSource none of these moves
+  // until advance() (leases: give the store a clock advanced with it, StoreOptions::clock).
+  // Not used for stop()'s deadline, which is the caller's real time, nor for handler latency.
+  std::shared_ptr<TimeSource> time;
 };
 
 enum class HandlerState : std::uint8_t { running, catching_up, retrying, parked, stopped, failed };
+// The enumerator's name ("running", …; "unknown" for a value outside the enum). Static storage.
 std::string_view to_string(HandlerState s);
 
 // Latency of handle() calls, in fixed buckets (upper bounds in microseconds).
@@ -117,30 +128,46 @@ struct StopReport {
 };
 
 class EventBus;
+namespace bus {
+struct LiveSubscription;
+struct BusState;
+}  // namespace bus
 
-// Ends a live subscription when destroyed or on unsubscribe(). Movable, not copyable.
-class Subscription {
+// Ends a live subscription when destroyed or on unsubscribe(). Movable, not copyable; one handle
+// is used by one thread at a time (it may be moved to another). [[nodiscard]]: a handle dropped
+// at once ends its subscription at once, which is never what the caller meant.
+class [[nodiscard]] Subscription {
  public:
+  // An inactive handle.
   Subscription() = default;
-  Subscription(Subscription&&) noexcept;
-  Subscription& operator=(Subscription&&) noexcept;
-  ~Subscription();
+  // Takes `other`'s subscription; `other` becomes inactive.
+  Subscription(Subscription&& other) noexcept;
+  // Ends this handle's subscription (if any), then takes `other`'s.
+  Subscription& operator=(Subscription&& other) noexcept;
+  ~Subscription();  // unsubscribe()
+  // Ends the subscription: when it returns, the callback is not running and is never called
+  // again (unless called from inside the callback, which then finishes its current call).
+  // Idempotent; valid after the bus is gone.
   void unsubscribe();
+  // Whether the handle still holds a subscription (false after unsubscribe or a move).
   bool active() const { return active_ != nullptr; }
 
  private:
   friend class EventBus;
-  struct Impl;
-  explicit Subscription(std::shared_ptr<Impl> impl) : active_(std::move(impl)) {}
-  std::shared_ptr<Impl> active_;
+  explicit Subscription(std::shared_ptr<bus::LiveSubscription> sub) : active_(std::move(sub)) {}
+  std::shared_ptr<bus::LiveSubscription> active_;  // shared with the bus's live feed
 };
 
-// The bus. Thread-safety: every method may be called from any thread.
+// The bus. Thread-safety: every method may be called from any thread, concurrently. Failures are
+// returned as Status codes, never thrown; an unknown handler name is not_found.
 class EventBus {
  public:
-  // The bus shares the store with its owner. Nothing runs until start().
+  // The bus shares the store with its owner (and every thread the store needs). Nothing runs
+  // until start(). `options` are copied.
   explicit EventBus(std::shared_ptr<EventStore> store, BusOptions options = {});
-  ~EventBus();  // stop() with a 5 s deadline if still running
+  // stop() with a 5 s deadline (real time) if still running; then waits for any call still in
+  // flight to return.
+  ~EventBus();
   EventBus(const EventBus&) = delete;
   EventBus& operator=(const EventBus&) = delete;
 
@@ -148,67 +175,89 @@ class EventBus {
   // it counts in stats() as published. Give it to code that writes events (modules, repositories)
   // so that the bus's figures cover them. Lives as long as the bus; thread-safe like the store.
   EventStore& store() const;
+  // The same view, shared: it may outlive the bus (and then only stops counting for nobody).
   std::shared_ptr<EventStore> shared_store() const;
 
-  // Appends durably (EventStore::append), then returns; never waits for handlers.
+  // Appends durably (EventStore::append through store()), then returns; never waits for
+  // handlers. Success and failure are the store's (wrong_expected_version, invalid_argument, …);
+  // nothing is written on failure.
   Result<AppendResult> publish(std::string_view stream_id, ExpectedVersion expected,
                                std::vector<EventData> events);
 
   // Live, in-process, not durable: `fn` is called for each event of `type` ("*" for all)
-  // committed after this call, from a bus thread, in position order. Exceptions from `fn` are
-  // caught and logged. The subscription ends when the returned handle is dropped.
-  // An empty type or a null fn gives an inactive handle.
-  Subscription subscribe(std::string type, std::function<void(const RecordedEvent&)> fn);
+  // committed after this call, from the bus's one feed thread, in position order, once the bus
+  // is started. Exceptions from `fn` are caught and logged. The subscription ends when the
+  // returned handle is dropped or unsubscribed. An empty type or a null fn gives an inactive
+  // handle. `fn` is kept (shared) until then.
+  [[nodiscard]] Subscription subscribe(std::string type, std::function<void(const RecordedEvent&)> fn);
 
-  // Makes `handler` a durable subscriber. Starts it at once when the bus is running.
-  // already_exists for a duplicate name; invalid_argument for bad options.
+  // Makes `handler` (shared with the caller) a durable subscriber; starts it at once when the
+  // bus is running. Failure: invalid_argument for a null handler, an empty name or bad options
+  // (see HandlerOptions, RetryPolicy); already_exists for a duplicate name; failed_precondition
+  // after stop(); the store's error when starting it fails. Nothing is registered on failure.
   Status register_handler(std::shared_ptr<EventHandler> handler, HandlerOptions options = {});
-  // Stops the handler's runner (waiting for an in-flight call) and forgets it; its checkpoint
-  // and dead letters stay in the store. not_found when absent.
+  // Stops the handler's runner (blocking until an in-flight call returns) and forgets it; its
+  // checkpoint and dead letters stay in the store. not_found when absent.
   Status unregister_handler(std::string_view name);
+  // The registered handlers' names, sorted.
   std::vector<std::string> handler_names() const;
 
-  // Starts every registered handler's runner and the live-subscription feed. Idempotent.
+  // Starts every registered handler's runner and the live-subscription feed. Idempotent while
+  // running. Failure: failed_precondition after stop(); the store's error when a runner cannot
+  // load its state (then nothing is left running).
   Status start();
-  // Takes no new work, lets in-flight calls finish until `deadline`, persists checkpoints.
-  // Idempotent; after it the bus cannot be started again. A handler still inside a call at the
-  // deadline is listed in `unfinished`; the bus's destructor then waits for that call to return.
+  // Takes no new work, lets in-flight calls finish until `deadline` (real steady time: it bounds
+  // the caller's wait for threads, not the bus's schedule), persists checkpoints, releases
+  // leases. Idempotent (a second call returns the first report); after it the bus cannot be
+  // started again. A handler still inside a call at the deadline is listed in `unfinished`; the
+  // bus's destructor then waits for that call to return.
   StopReport stop(std::chrono::steady_clock::time_point deadline);
 
-  // Replay: move a handler's checkpoint back (or forward) to `position`, or to the first event
-  // recorded at or after `time`, and let it catch up. not_found for an unknown handler.
+  // Replay: moves a handler's checkpoint back (or forward) to `position` and lets it catch up
+  // (at once when running, else at start). Retries pending for the skipped range are dropped.
+  // invalid_argument for a position outside [0, head + 1]; the store's error when writing the
+  // checkpoint of a stopped handler fails.
   Status reset_checkpoint(std::string_view handler, std::int64_t position);
+  // The same, to the first event recorded at or after `time` (head + 1 when none).
   Status reset_checkpoint_to_time(std::string_view handler, Timestamp time);
-  // Runs the handler over positions [from, to) on the calling thread, without touching its
-  // checkpoint; failures follow its retry policy and end in dead letters. `progress` (may be
-  // null) is called after each event.
+  // Runs the handler over positions [from, to) on the calling thread (serialized with its lanes'
+  // calls), without touching its checkpoint. Each failure is decided as in the handler's lanes
+  // (one rule for both): retried after the policy's delay (waited on BusOptions::time) or
+  // dead-lettered, parking its stream when configured. `progress` (may be null) is called on this
+  // thread after each event.
+  // invalid_argument for from < 0 or to < from; the store's error when reading or dead-lettering
+  // fails (events before it were handled); cancelled when the bus stops while an event waits for
+  // a retry or the handler returned cancelled because of the stop (that event is left as it is).
   Status replay_range(std::string_view handler, std::int64_t from, std::int64_t to,
                       const std::function<void(const ReplayProgress&)>& progress = nullptr);
-  // Progress of the last reset (catching up to the head), per handler.
+  // Progress of the last reset (catching up to the head as it was at the reset), per handler;
+  // finished (0 of 0) when there was none.
   Result<ReplayProgress> replay_progress(std::string_view handler) const;
 
-  // Dead letters (durable in the store).
+  // Dead letters (durable in the store), in id order; all handlers' when `handler` is empty.
   Result<std::vector<DeadLetter>> dead_letters(std::string_view handler = {}) const;
   // Runs the handler again on that entry's event now, on the calling thread. Success removes the
   // entry (and releases events parked behind it, in order); failure keeps it with attempts + 1
-  // and returns the handler's error.
+  // and returns the handler's error. not_found for an unknown id; failed_precondition when the
+  // entry waits behind an earlier one of its stream or its handler is not registered here.
   Status redrive(std::int64_t dead_letter_id);
-  // Redrives each of a handler's entries in position order; returns the first failure.
+  // Redrives each of a handler's entries in position order; returns the first failure (entries
+  // still parked behind a failing one are not failures).
   Status redrive_all(std::string_view handler);
-  // Drops the entry without running the handler; parked events behind it then run.
+  // Drops the entry without running the handler; parked events behind it then run (on this
+  // thread). not_found for an unknown id.
   Status discard(std::int64_t dead_letter_id);
 
-  // Observability.
+  // Observability; cheap (atomics and one head read per handler), safe from any thread.
   std::vector<HandlerStatus> handler_statuses() const;
   Result<HandlerStatus> handler_status(std::string_view name) const;
   BusStats stats() const;
-  // This process's lease owner id (BusOptions::instance_id, or the UUID made for it).
+  // This process's lease owner id (BusOptions::instance_id, or the UUID made for it); lives as
+  // long as the bus.
   const std::string& instance_id() const;
 
-  struct Impl;
-
  private:
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<bus::BusState> state_;
 };
 
 }  // namespace herald

@@ -28,7 +28,9 @@
 
 namespace herald {
 
-// Encodes a typed event as EventData (type from E::kType, payload from to_json).
+// Encodes a typed event as EventData (type from E::kType, payload from to_json; `metadata` and
+// `id` as given: an empty id lets the store assign one). Throws only what E's to_json throws
+// (nlohmann::json errors), so call it outside handler dispatch or catch it. Pure: thread-safe.
 template <class E>
 EventData to_event(const E& event, EventMetadata metadata = {}, std::string id = {}) {
   EventData d;
@@ -39,8 +41,9 @@ EventData to_event(const E& event, EventMetadata metadata = {}, std::string id =
   return d;
 }
 
-// Decodes a recorded event's payload as E. invalid_argument when the type differs or the payload
-// does not have E's shape.
+// Decodes a recorded event's payload as E. Success: the value. Failure: invalid_argument when the
+// type differs, the payload is not JSON or does not have E's shape (every decoding exception is
+// caught; hostile payloads never throw out of it). Pure: thread-safe.
 template <class E>
 Result<E> from_event(const RecordedEvent& recorded) {
   if (recorded.type != E::kType) {
@@ -57,7 +60,9 @@ Result<E> from_event(const RecordedEvent& recorded) {
   }
 }
 
-// One typed overload of BaseEventHandler.
+// One typed overload of BaseEventHandler: on() is called for each event of type E.kType with its
+// decoded payload; same contract as EventHandler::handle (the return value decides retry or dead
+// letter; `raw` and `ctx` are valid only during the call; concurrent calls with lanes > 1).
 template <class E>
 class TypedEventHandlerFor {
  public:
@@ -66,14 +71,18 @@ class TypedEventHandlerFor {
 };
 
 // A handler for the event structs Events...: subscribes to their types, decodes each payload and
-// calls the matching on(). A payload that does not decode is a permanent error.
+// calls the matching on(). A payload that does not decode, or an event of another type, is a
+// permanent error (straight to the dead letters) and on() is not called. Thread-safety is the
+// on() overloads'.
 template <class... Events>
 class BaseEventHandler : public EventHandler, public TypedEventHandlerFor<Events>... {
  public:
   using TypedEventHandlerFor<Events>::on...;
 
+  // The kType of each of Events..., in order.
   std::vector<std::string> event_types() const override { return {std::string(Events::kType)...}; }
 
+  // Decodes and dispatches to on() (see above); returns on()'s status.
   Status handle(const RecordedEvent& event, HandlerContext& ctx) final {
     Status result = Status::permanent("no typed handler for event type " + event.type);
     (void)((event.type == Events::kType ? (result = dispatch<Events>(event, ctx), true) : false) || ...);

@@ -13,10 +13,6 @@
 namespace herald::bus {
 namespace {
 
-Timestamp now_ts() {
-  return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
-}
-
 DeadLetter entry_for(const std::string& handler, const RecordedEvent& e) {
   DeadLetter dl;
   dl.handler = handler;
@@ -34,7 +30,7 @@ Status HandlerRunner::add_dead_letter(const RecordedEvent& e, int attempts, cons
   DeadLetter dl = entry_for(name_, e);
   dl.attempts = attempts;
   dl.last_error = error.to_string();
-  dl.last_failed_at = now_ts();
+  dl.last_failed_at = wall_now();
   dl.first_failed_at = first_failed == Timestamp{} ? dl.last_failed_at : first_failed;
   Result<std::int64_t> id = Status::internal("unset");
   if (options_.park_stream_after_dead_letter) {
@@ -67,7 +63,7 @@ HandlerRunner::ParkResult HandlerRunner::park_if_parked(const RecordedEvent& e) 
   DeadLetter dl = entry_for(name_, e);
   dl.parked = true;
   dl.last_error = "parked behind an earlier dead letter of stream " + e.stream_id;
-  dl.first_failed_at = dl.last_failed_at = now_ts();
+  dl.first_failed_at = dl.last_failed_at = wall_now();
   auto id = store_->add_dead_letter(dl);
   if (id) {
     parked_count_.fetch_add(1, std::memory_order_relaxed);
@@ -125,7 +121,7 @@ Status HandlerRunner::run_parked_entry(DeadLetter entry) {
   entry.parked = false;
   entry.attempts = 1;
   entry.last_error = st.to_string();
-  entry.first_failed_at = entry.last_failed_at = now_ts();
+  entry.first_failed_at = entry.last_failed_at = wall_now();
   metrics_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
   spdlog::error("handler {} dead-lettered released event {} type {} stream {} position {}: {}", name_,
                 e->id, e->type, e->stream_id, e->position, entry.last_error);
@@ -194,7 +190,7 @@ Status HandlerRunner::redrive(const DeadLetter& requested) {
     entry.parked = false;
     entry.attempts += 1;
     entry.last_error = st.to_string();
-    entry.last_failed_at = now_ts();
+    entry.last_failed_at = wall_now();
     Status up = store_->update_dead_letter(entry);
     if (!up.is_ok()) spdlog::warn("handler {}: cannot update dead letter {}: {}", name_, entry.id, up.to_string());
     return st;

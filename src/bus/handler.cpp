@@ -1,8 +1,9 @@
-// The handler framework's out-of-line parts: type matching, retry delays, the registry and the
-// exactly-once helper of HandlerContext.
+// The handler framework's out-of-line parts: type matching, retry delays, the exactly-once helper
+// of HandlerContext and the exception-proof call of a handler.
 #include <algorithm>
 #include <cmath>
 
+#include "bus/dispatch_context.h"
 #include "herald/handler.h"
 
 namespace herald {
@@ -43,49 +44,13 @@ bool RetryPolicy::is_retryable_by_default(const Status& s) {
   }
 }
 
-Status HandlerRegistry::add(std::shared_ptr<EventHandler> handler) {
-  if (!handler) return Status::invalid_argument("handler is null");
-  std::string name = handler->name();
-  if (name.empty()) return Status::invalid_argument("handler name is empty");
-  std::lock_guard lock(mu_);
-  auto it = std::lower_bound(handlers_.begin(), handlers_.end(), name,
-                             [](const auto& h, const std::string& n) { return h->name() < n; });
-  if (it != handlers_.end() && (*it)->name() == name) {
-    return Status::already_exists("a handler named '" + name + "' is already registered");
-  }
-  handlers_.insert(it, std::move(handler));
-  return Status::ok();
-}
-
-Status HandlerRegistry::remove(std::string_view name) {
-  std::lock_guard lock(mu_);
-  auto it = std::find_if(handlers_.begin(), handlers_.end(),
-                         [&](const auto& h) { return h->name() == name; });
-  if (it == handlers_.end()) return Status::not_found("no handler named '" + std::string(name) + "'");
-  handlers_.erase(it);
-  return Status::ok();
-}
-
-std::shared_ptr<EventHandler> HandlerRegistry::find(std::string_view name) const {
-  std::lock_guard lock(mu_);
-  for (const auto& h : handlers_) {
-    if (h->name() == name) return h;
-  }
-  return nullptr;
-}
-
-std::vector<std::shared_ptr<EventHandler>> HandlerRegistry::list() const {
-  std::lock_guard lock(mu_);
-  return handlers_;
-}
-
 Status HandlerContext::exactly_once(const RecordedEvent& event,
                                     const std::function<Status(StoreTransaction&)>& work) {
   if (!work) return Status::invalid_argument("exactly_once: work is empty");
   return store_.transact([&](StoreTransaction& tx) -> Status {
     auto fresh = tx.inbox_record(handler_name_, event.id);
     if (!fresh) return fresh.status();
-    if (!*fresh) return Status::ok();  // the effect already committed once: skip it
+    if (*fresh == InboxOutcome::already_recorded) return Status::ok();  // the effect committed once: skip it
     HERALD_RETURN_IF_ERROR(work(tx));
     // Only ever a step forward: the bus sets the hint to just past this event.
     if (checkpoint_name_ != nullptr) return tx.save_checkpoint(*checkpoint_name_, checkpoint_position_);
@@ -93,4 +58,17 @@ Status HandlerContext::exactly_once(const RecordedEvent& event,
   });
 }
 
+namespace bus {
+
+Status call_handler(EventHandler& handler, const RecordedEvent& event, HandlerContext& ctx) {
+  try {
+    return handler.handle(event, ctx);
+  } catch (const std::exception& ex) {
+    return Status::internal(std::string("handler threw: ") + ex.what());
+  } catch (...) {
+    return Status::internal("handler threw a non-standard exception");
+  }
+}
+
+}  // namespace bus
 }  // namespace herald

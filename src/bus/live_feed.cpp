@@ -20,7 +20,7 @@ Subscription::~Subscription() { unsubscribe(); }
 
 void Subscription::unsubscribe() {
   if (!active_) return;
-  if (active_->sub) active_->sub->end();
+  active_->end();
   active_.reset();
 }
 

@@ -63,10 +63,3 @@ class LiveFeed {
 
 }  // namespace bus
 }  // namespace herald
-
-namespace herald {
-// The public handle's state: just the shared subscription.
-struct Subscription::Impl {
-  std::shared_ptr<bus::LiveSubscription> sub;
-};
-}  // namespace herald

@@ -7,6 +7,7 @@
 // the checkpoint stays at or below the oldest pending event.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -22,12 +23,30 @@
 #include <vector>
 
 #include "bus/batch_cache.h"
+#include "bus/dispatch_context.h"
 #include "bus/tick_clock.h"
+#include "herald/clock.h"
 #include "herald/event_bus.h"
 
 namespace herald::bus {
 
-using SteadyTime = std::chrono::steady_clock::time_point;
+// Monotonic time on BusOptions::time (the steady clock unless a test gave a manual source).
+using SteadyTime = TimeSource::TimePoint;
+
+// A lane's cadences, all measured on BusOptions::time.
+// Checkpoints are saved at most this often while events flow (and always on stop/reset), so the
+// hot path does not pay a database write per event; a crash re-delivers at most this much work.
+inline constexpr std::chrono::milliseconds kCheckpointInterval{100};
+// Longest single wait on the store, so stop and reset requests are seen promptly.
+inline constexpr std::chrono::milliseconds kMaxWaitSlice{100};
+// Back-off after a store error in the lane loop.
+inline constexpr std::chrono::milliseconds kStoreErrorBackoff{200};
+
+// How often a lane renews its lease (and a standby lane asks for it): the poll interval, but at
+// least three times per ttl so one slow renewal does not lose the lease.
+inline std::chrono::milliseconds renew_every(const BusOptions& o) {
+  return std::max(std::chrono::milliseconds(1), std::min(o.poll_interval, o.lease_ttl / 3));
+}
 
 // Failure counters of one handler, shared by its lanes and by redrive/replay calls (atomics:
 // read by status calls without a lock; written off the hot path).
@@ -84,9 +103,9 @@ class Lane {
 
   // Held around every handle() call for this lane's streams, so a redrive or replay on a user
   // thread never runs the handler concurrently with this lane (a one-lane handler need not be
-  // thread-safe). It also guards `context` and the writes to `call_metrics`.
+  // thread-safe). It also guards `dispatch` and the writes to `call_metrics`.
   std::mutex call_mu;
-  HandlerContext context;    // readied for each call; one per lane, so no per-call allocation
+  DispatchContext dispatch;  // readied for each call; one per lane, so no per-call allocation
   CallMetrics call_metrics;  // see CallMetrics
 
  private:
@@ -175,7 +194,10 @@ class HandlerRunner {
   const std::string& name() const { return name_; }
   const HandlerOptions& options() const { return options_; }
   EventStore& store() const { return *store_; }
+  // clock and time are never null (the bus fills in the defaults).
   const BusOptions& bus_options() const { return bus_options_; }
+  TimeSource& time() const { return *bus_options_.time; }
+  Timestamp wall_now() const { return bus_options_.clock->now(); }
   const std::string& instance_id() const { return instance_id_; }
   const ReadFilter& filter() const { return filter_; }
   BatchCache& cache() const { return *cache_; }
@@ -249,6 +271,10 @@ class HandlerRunner {
 
   std::atomic_bool stopping_{false};
   std::atomic_bool started_{false};
+  // stop_mu_ pairs with stop_cv_, which request_stop() notifies (after setting stopping_), so a
+  // replay_range waiting for a retry on the caller's thread ends at once.
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
   HandlerMetrics metrics_;
 
   // park_mu_ guards parked_streams_: a lane adding a parked entry and a redrive unparking the

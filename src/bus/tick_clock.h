@@ -3,6 +3,10 @@
 // dispatching an event to a no-op handler); reading the x86 TSC costs about 10 ns and is as good
 // when the CPU declares it invariant (constant rate, running in every power state). Elsewhere
 // the clock falls back to steady_clock.
+//
+// It is deliberately not BusOptions::time: it measures how long a handler's code really ran (a
+// figure for the latency histogram, never a schedule), which a test's manual time would report as
+// zero, and the hot path cannot afford a virtual call and a lock per event.
 #pragma once
 
 #include <cstdint>

@@ -1,10 +1,11 @@
-// The defaults of EventStore's overridable methods: read_all_shared as one read_all result owned by
+// The defaults of EventLog's and ProcessState's overridable methods: read_all_shared as one read_all result owned by
 // the slice itself, and the document reads as one transaction each. Backends override them for speed.
-#include "herald/event_store.h"
+#include "herald/event_log.h"
+#include "herald/process_state.h"
 
 namespace herald {
 
-Result<SharedSlice> EventStore::read_all_shared(std::int64_t from_position, std::size_t max_count,
+Result<SharedSlice> EventLog::read_all_shared(std::int64_t from_position, std::size_t max_count,
                                                 const ReadFilter& filter) {
   auto slice = read_all(from_position, max_count, filter);
   if (!slice) return slice.status();
@@ -18,7 +19,7 @@ Result<SharedSlice> EventStore::read_all_shared(std::int64_t from_position, std:
   return out;
 }
 
-Result<std::string> EventStore::read_document(std::string_view collection, std::string_view key) {
+Result<std::string> ProcessState::read_document(std::string_view collection, std::string_view key) {
   std::string out;
   Status s = transact([&](StoreTransaction& tx) -> Status {
     auto doc = tx.get_document(collection, key);
@@ -30,8 +31,8 @@ Result<std::string> EventStore::read_document(std::string_view collection, std::
   return out;
 }
 
-Result<std::vector<Document>> EventStore::read_documents(std::string_view collection, std::string_view after_key,
-                                                         std::size_t limit) {
+Result<std::vector<Document>> ProcessState::read_documents(std::string_view collection, std::string_view after_key,
+                                                           std::size_t limit) {
   std::vector<Document> out;
   Status s = transact([&](StoreTransaction& tx) -> Status {
     auto page = tx.list_documents(collection, after_key, limit);

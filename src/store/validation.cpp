@@ -86,6 +86,62 @@ Status prepare_append(std::string_view stream_id, ExpectedVersion expected,
   return Status::internal("duplicate event id found by sorting but not by scanning");
 }
 
+Status validate_name(std::string_view what, std::string_view name) {
+  if (name.empty()) return Status::invalid_argument(std::string(what) + " is empty");
+  return {};
+}
+
+Status validate_checkpoint_name(std::string_view subscription) {
+  return validate_name("subscription name", subscription);
+}
+
+Status validate_checkpoint(std::string_view subscription, std::int64_t position) {
+  HERALD_RETURN_IF_ERROR(validate_checkpoint_name(subscription));
+  if (position < 0) {
+    return Status::invalid_argument("checkpoint position must be >= 0, got " + std::to_string(position));
+  }
+  return {};
+}
+
+Status validate_collection(std::string_view collection) { return validate_name("collection", collection); }
+
+Status validate_document_key(std::string_view collection, std::string_view key) {
+  HERALD_RETURN_IF_ERROR(validate_collection(collection));
+  return validate_name("document key", key);
+}
+
+Status validate_document(std::string_view collection, std::string_view key, std::string_view json) {
+  HERALD_RETURN_IF_ERROR(validate_document_key(collection, key));
+  if (!is_valid_json(json)) {
+    return Status::invalid_argument("document '" + std::string(key) + "' is not valid JSON nested at most " +
+                                    std::to_string(kMaxJsonDepth) + " deep");
+  }
+  return {};
+}
+
+Status validate_inbox_record(std::string_view handler, std::string_view event_id) {
+  HERALD_RETURN_IF_ERROR(validate_name("inbox handler", handler));
+  return validate_name("inbox event id", event_id);
+}
+
+Status validate_dead_letter(const DeadLetter& entry) {
+  HERALD_RETURN_IF_ERROR(validate_name("dead letter handler", entry.handler));
+  return validate_name("dead letter event id", entry.event_id);
+}
+
+Status validate_lease_names(std::string_view name, std::string_view owner) {
+  HERALD_RETURN_IF_ERROR(validate_name("lease name", name));
+  return validate_name("lease owner", owner);
+}
+
+Status validate_lease(std::string_view name, std::string_view owner, std::chrono::milliseconds ttl) {
+  HERALD_RETURN_IF_ERROR(validate_lease_names(name, owner));
+  if (ttl.count() <= 0) {
+    return Status::invalid_argument("lease ttl must be positive, got " + std::to_string(ttl.count()) + " ms");
+  }
+  return {};
+}
+
 bool same_ids(const std::vector<RecordedEvent>& stored, const std::vector<EventData>& events) {
   if (stored.size() != events.size()) return false;
   for (std::size_t i = 0; i < stored.size(); ++i) {

@@ -2,6 +2,7 @@
 // the same way everywhere and writes nothing.
 #pragma once
 
+#include <chrono>
 #include <string_view>
 #include <vector>
 
@@ -26,6 +27,30 @@ Status validate_read_all(std::int64_t from_position);
 // malformed id, a duplicate id.
 Status prepare_append(std::string_view stream_id, ExpectedVersion expected,
                       std::vector<EventData>& events, const StoreOptions& options);
+
+// ---- process state: one message per check, whichever backend runs it ----
+
+// invalid_argument "<what> is empty" for an empty name.
+Status validate_name(std::string_view what, std::string_view name);
+
+// A checkpoint's subscription name (not empty) and, when saving, its position (>= 0).
+Status validate_checkpoint_name(std::string_view subscription);
+Status validate_checkpoint(std::string_view subscription, std::int64_t position);
+
+// A document's collection and key (neither empty); for put, also its JSON (parses, depth bounded).
+Status validate_document_key(std::string_view collection, std::string_view key);
+Status validate_collection(std::string_view collection);
+Status validate_document(std::string_view collection, std::string_view key, std::string_view json);
+
+// An inbox record's handler and event id (neither empty).
+Status validate_inbox_record(std::string_view handler, std::string_view event_id);
+
+// A new dead letter: a handler and an event id.
+Status validate_dead_letter(const DeadLetter& entry);
+
+// A lease's name and owner (neither empty) and, when acquiring, its ttl (positive).
+Status validate_lease_names(std::string_view name, std::string_view owner);
+Status validate_lease(std::string_view name, std::string_view owner, std::chrono::milliseconds ttl);
 
 // Whether a batch of stored events (in version order) carries exactly the ids of `events`.
 bool same_ids(const std::vector<RecordedEvent>& stored, const std::vector<EventData>& events);

@@ -8,6 +8,8 @@
 #include <map>
 #include <set>
 
+#include "bus/dispatch_context.h"
+#include "bus/handler_registry.h"
 #include "bus/tick_clock.h"
 #include "bus_test_util.h"
 #include "herald/typed_handler.h"
@@ -77,7 +79,7 @@ TEST(RetryPolicy, ClassifiesByCode) {
 // ------------------------------------------------------------------ handlers and registry
 
 TEST(HandlerRegistry, AddFindListRemove) {
-  HandlerRegistry reg;
+  bus::HandlerRegistry reg;
   ASSERT_TRUE(reg.add(std::make_shared<FnHandler>("b", std::vector<std::string>{})).is_ok());
   ASSERT_TRUE(reg.add(std::make_shared<FnHandler>("a", std::vector<std::string>{"X"})).is_ok());
   auto dup = reg.add(std::make_shared<FnHandler>("a", std::vector<std::string>{}));
@@ -145,7 +147,8 @@ TEST(BaseEventHandler, DecodesAndDispatchesByType) {
                   .is_ok());
   auto all = store->read_all(0, 10);
   ASSERT_TRUE(all.is_ok());
-  HandlerContext ctx(*store, h.name(), 1, nullptr);
+  bus::DispatchContext dispatch(*store, h.name());
+  HandlerContext& ctx = dispatch.context();
   EXPECT_TRUE(h.handle(all->events[0], ctx).is_ok());
   EXPECT_TRUE(h.handle(all->events[1], ctx).is_ok());
   EXPECT_EQ(h.handle(all->events[2], ctx).code(), StatusCode::permanent);  // wrong shape
@@ -158,7 +161,8 @@ TEST(HandlerContext, ExactlyOnceSkipsWorkAlreadyRecordedAndRollsBackOnFailure) {
   auto store = memory_store();
   ASSERT_TRUE(store->append("c-1", ExpectedVersion::any(), {ev("Tick")}).is_ok());
   auto e = store->read_all(0, 1)->events.at(0);
-  HandlerContext ctx(*store, "counter", 1, nullptr);
+  bus::DispatchContext dispatch(*store, "counter");
+  HandlerContext& ctx = dispatch.context();
   int runs = 0;
   auto bump = [&](StoreTransaction& tx) -> Status {
     ++runs;
@@ -170,8 +174,8 @@ TEST(HandlerContext, ExactlyOnceSkipsWorkAlreadyRecordedAndRollsBackOnFailure) {
   ASSERT_TRUE(ctx.exactly_once(e, bump).is_ok());
   ASSERT_TRUE(ctx.exactly_once(e, bump).is_ok());
   EXPECT_EQ(runs, 1);
-  HandlerContext other(*store, "other", 1, nullptr);
-  ASSERT_TRUE(other.exactly_once(e, bump).is_ok());
+  bus::DispatchContext other(*store, "other");
+  ASSERT_TRUE(other.context().exactly_once(e, bump).is_ok());
   EXPECT_EQ(runs, 2);  // the inbox is per handler
 }
 
@@ -443,18 +447,27 @@ TEST(EventBus, ChangingTheLaneCountResumesEveryLaneFromTheLowestOldCheckpoint) {
 // ------------------------------------------------------------------ retries
 
 TEST(EventBus, RetryableFailuresAreRetriedThenSucceed) {
+  testing::ManualTime time;
   auto store = memory_store();
-  EventBus bus(store, fast_bus());
+  EventBus bus(store, time.bus());
   std::vector<int> attempts_seen;  // only the lane thread writes it before handled_count moves
   auto h = std::make_shared<FnHandler>("flaky", std::vector<std::string>{}, [&](const RecordedEvent&, HandlerContext& ctx) {
     attempts_seen.push_back(ctx.attempt());
     return ctx.attempt() < 3 ? Status::unavailable("not yet") : Status::ok();
   });
   HandlerOptions o;
-  o.retry = quick_retry(5);
+  o.retry = RetryPolicy::fixed_delays({1s, 2s}, 5);
   ASSERT_TRUE(bus.register_handler(h, o).is_ok());
   ASSERT_TRUE(bus.start().is_ok());
   ASSERT_TRUE(bus.publish("s-1", ExpectedVersion::any(), {ev("A")}).is_ok());
+  ASSERT_TRUE(eventually([&] { return bus.handler_status("flaky")->retried == 1; }));
+  // The retry is due 1 s after the failure, on the bus's time: not before.
+  time.advance(999ms);
+  EXPECT_EQ(h->calls().size(), 1u);
+  time.advance(1ms);
+  ASSERT_TRUE(eventually([&] { return bus.handler_status("flaky")->retried == 2; }));
+  EXPECT_EQ(h->calls().size(), 2u);
+  time.advance(2s);  // the second delay of the list
   ASSERT_TRUE(eventually([&] { return h->handled_count() == 1; }));
   (void)bus.stop(std::chrono::steady_clock::now() + 5s);
   EXPECT_EQ(attempts_seen, (std::vector<int>{1, 2, 3}));
@@ -505,8 +518,9 @@ std::shared_ptr<FnHandler> payload_driven(const std::string& name, std::atomic_b
 }
 
 TEST(EventBus, PermanentFailureIsDeadLetteredAndParksLaterEventsOfItsStream) {
+  testing::ManualTime time;
   auto store = memory_store();
-  EventBus bus(store, fast_bus());
+  EventBus bus(store, time.bus());
   std::atomic_bool fixed{false};
   auto h = payload_driven("p", fixed);
   HandlerOptions o;
@@ -530,7 +544,8 @@ TEST(EventBus, PermanentFailureIsDeadLetteredAndParksLaterEventsOfItsStream) {
   EXPECT_FALSE(head.parked);
   EXPECT_EQ(head.attempts, 1);  // permanent: no retries
   EXPECT_EQ(head.last_error, "permanent: cannot handle");
-  EXPECT_LE(head.first_failed_at, head.last_failed_at);
+  EXPECT_EQ(head.first_failed_at, time.wall->now());  // the bus's clock, not the system's
+  EXPECT_EQ(head.last_failed_at, time.wall->now());
   EXPECT_TRUE((*dls)[1].parked);
   EXPECT_TRUE((*dls)[2].parked);
   EXPECT_EQ((*dls)[1].position, 2);
@@ -541,9 +556,12 @@ TEST(EventBus, PermanentFailureIsDeadLetteredAndParksLaterEventsOfItsStream) {
   // A parked entry cannot jump the queue.
   EXPECT_EQ(bus.redrive((*dls)[1].id).code(), StatusCode::failed_precondition);
   // Still failing: the entry stays, with one more attempt, and the error comes back.
+  time.advance(5s);
   Status again = bus.redrive(head.id);
   EXPECT_EQ(again.code(), StatusCode::permanent);
   EXPECT_EQ(store->get_dead_letter(head.id)->attempts, 2);
+  EXPECT_EQ(store->get_dead_letter(head.id)->first_failed_at, head.first_failed_at);
+  EXPECT_EQ(store->get_dead_letter(head.id)->last_failed_at, head.first_failed_at + 5s);
   // More events of s-1 park too.
   ASSERT_TRUE(bus.publish("s-1", ExpectedVersion::any(), {ev("A", R"({"n":4})")}).is_ok());
   ASSERT_TRUE(eventually([&] { return bus.dead_letters("p")->size() == 4; }));
@@ -564,17 +582,24 @@ TEST(EventBus, PermanentFailureIsDeadLetteredAndParksLaterEventsOfItsStream) {
 }
 
 TEST(EventBus, RetriesExhaustedEndInDeadLettersWithTheAttemptCount) {
+  testing::ManualTime time;
   auto store = memory_store();
-  EventBus bus(store, fast_bus());
+  EventBus bus(store, time.bus());
   auto h = std::make_shared<FnHandler>("r", std::vector<std::string>{}, [](const RecordedEvent&, HandlerContext&) {
     return Status::timeout("always slow");
   });
   HandlerOptions o;
-  o.retry = quick_retry(3);
+  o.retry = RetryPolicy::fixed_delays({1s}, 3);
   o.park_stream_after_dead_letter = false;
   ASSERT_TRUE(bus.register_handler(h, o).is_ok());
   ASSERT_TRUE(bus.start().is_ok());
+  const Timestamp t0 = time.wall->now();
   ASSERT_TRUE(bus.publish("s-1", ExpectedVersion::any(), {ev("A"), ev("A")}).is_ok());
+  // Two retries of each event, one second apart; the second event waits behind the first.
+  for (int retried = 1; retried <= 4; ++retried) {
+    ASSERT_TRUE(eventually([&] { return bus.handler_status("r")->retried == retried; })) << retried;
+    time.advance(1s);
+  }
   ASSERT_TRUE(eventually([&] { return bus.dead_letters("r")->size() == 2; }));
   auto entries = bus.dead_letters("r");
   ASSERT_TRUE(entries.is_ok());
@@ -582,7 +607,10 @@ TEST(EventBus, RetriesExhaustedEndInDeadLettersWithTheAttemptCount) {
     EXPECT_EQ(dl.attempts, 3);
     EXPECT_FALSE(dl.parked);  // parking is off: the second event ran (and failed) on its own
     EXPECT_EQ(dl.last_error, "timeout: always slow");
+    EXPECT_EQ(dl.last_failed_at - dl.first_failed_at, 2s);  // attempt 1 to attempt 3
   }
+  EXPECT_EQ((*entries)[0].first_failed_at, t0);
+  EXPECT_EQ((*entries)[1].first_failed_at, t0 + 2s);
   ASSERT_TRUE(eventually([&] { return bus.handler_status("r")->checkpoint == 2; }));
   auto st = bus.handler_status("r");
   EXPECT_EQ(st->failed, 6);
@@ -733,10 +761,17 @@ TEST(EventBus, ReplayRangeFailuresFollowTheRetryPolicyAndRedriveAllReturnsTheFir
     return e.stream_id == "s-1" ? Status::unavailable("still down") : Status::ok();
   });
   HandlerOptions o;
-  o.retry = quick_retry(2);
-  EventBus bus(store, fast_bus());
+  o.retry = RetryPolicy::fixed_delays({1s}, 2);
+  testing::ManualTime time;
+  EventBus bus(store, time.bus());
   ASSERT_TRUE(bus.register_handler(h, o).is_ok());
-  ASSERT_TRUE(bus.replay_range("bad", 0, 3).is_ok());
+  auto replay = std::async(std::launch::async, [&] { return bus.replay_range("bad", 0, 3); });
+  // The replay waits for its retry on the bus's time: it is still waiting until that moves.
+  ASSERT_TRUE(eventually([&] { return time.mono->waiting() == 1; }));
+  EXPECT_EQ(bus.handler_status("bad")->retried, 1);
+  EXPECT_EQ(h->calls().size(), 2u);  // s-0, then s-1's first attempt
+  time.advance(1s);
+  ASSERT_TRUE(replay.get().is_ok());
   auto dls = bus.dead_letters("bad");
   ASSERT_TRUE(dls.is_ok());
   ASSERT_EQ(dls->size(), 1u);
@@ -807,6 +842,26 @@ TEST(EventBus, ExactlyOnceProjectionIsNotDoubledByAReplay) {
   EXPECT_EQ(nlohmann::json::parse(total).at("n").get<int>(), 8);
 }
 
+TEST(EventBus, AReplayWaitingForARetryEndsCancelledWhenItsHandlerIsStopped) {
+  auto store = memory_store();
+  ASSERT_TRUE(store->append("s-1", ExpectedVersion::any(), {ev("A")}).is_ok());
+  auto h = std::make_shared<FnHandler>("down", std::vector<std::string>{}, [](const RecordedEvent&, HandlerContext&) {
+    return Status::unavailable("down");
+  });
+  HandlerOptions o;
+  o.retry = RetryPolicy::fixed_delays({1h}, 5);
+  testing::ManualTime time;
+  EventBus bus(store, time.bus());
+  ASSERT_TRUE(bus.register_handler(h, o).is_ok());
+  auto replay = std::async(std::launch::async, [&] { return bus.replay_range("down", 0, 1); });
+  ASSERT_TRUE(eventually([&] { return time.mono->waiting() == 1; }));
+  ASSERT_TRUE(bus.unregister_handler("down").is_ok());  // stops the runner the replay runs on
+  Status st = replay.get();
+  EXPECT_EQ(st.code(), StatusCode::cancelled) << st.to_string();
+  EXPECT_EQ(h->calls().size(), 1u);
+  EXPECT_TRUE(store->list_dead_letters("down")->empty()) << "a stop is no reason to dead-letter";
+}
+
 // ------------------------------------------------------------------ stop, exceptions, leases
 
 TEST(EventBus, StopReportsAHandlerStillInFlightAtTheDeadline) {
@@ -841,28 +896,32 @@ TEST(EventBus, StopReportsAHandlerStillInFlightAtTheDeadline) {
 }
 
 TEST(EventBus, AnExceptionFromAHandlerIsARetryableInternalError) {
+  testing::ManualTime time;
   auto store = memory_store();
-  EventBus bus(store, fast_bus());
+  EventBus bus(store, time.bus());
   std::atomic_int calls{0};
   auto h = std::make_shared<FnHandler>("thrower", std::vector<std::string>{}, [&](const RecordedEvent&, HandlerContext&) -> Status {
     if (calls.fetch_add(1) == 0) throw std::runtime_error("oops");
     return Status::ok();
   });
   HandlerOptions o;
-  o.retry = quick_retry(3);
+  o.retry = RetryPolicy::fixed_delays({1s}, 3);
   ASSERT_TRUE(bus.register_handler(h, o).is_ok());
   ASSERT_TRUE(bus.start().is_ok());
   ASSERT_TRUE(bus.publish("s-1", ExpectedVersion::any(), {ev("A")}).is_ok());
+  ASSERT_TRUE(eventually([&] { return bus.handler_status("thrower")->retried == 1; }));
+  time.advance(1s);
   ASSERT_TRUE(eventually([&] { return bus.handler_status("thrower")->processed == 1; }));
   EXPECT_EQ(bus.handler_status("thrower")->last_error, "internal: handler threw: oops");
   EXPECT_EQ(calls.load(), 2);
 }
 
 TEST(EventBus, WithLeasesOnlyOneInstanceRunsAHandlerAndAnotherTakesOver) {
-  auto store = memory_store();
-  BusOptions o = fast_bus();
+  testing::ManualTime time;  // the leases' ttl and renewals move only when the test says so
+  auto store = time.memory_store();
+  BusOptions o = time.bus();
   o.use_leases = true;
-  o.lease_ttl = 3s;  // long enough that a loaded machine cannot stall a renewal past it
+  o.lease_ttl = 300ms;
   o.instance_id = "a";
   auto bus_a = std::make_unique<EventBus>(store, o);
   o.instance_id = "b";
@@ -871,14 +930,19 @@ TEST(EventBus, WithLeasesOnlyOneInstanceRunsAHandlerAndAnotherTakesOver) {
   auto hb = std::make_shared<FnHandler>("leased", std::vector<std::string>{});
   ASSERT_TRUE(bus_a->register_handler(ha).is_ok());
   ASSERT_TRUE(bus_a->start().is_ok());
-  ASSERT_TRUE(eventually([&] { return !store->try_acquire_lease("leased", "probe", 1ms).value_or(true); }));
+  // (No probing with a 1 ms lease here: on the manual clock such a lease would never expire.)
+  ASSERT_TRUE(eventually([&] { return bus_a->handler_status("leased")->active_lanes == 1; }));
   ASSERT_TRUE(bus_b.register_handler(hb).is_ok());
   ASSERT_TRUE(bus_b.start().is_ok());
+  EXPECT_EQ(store->try_acquire_lease("leased", "probe", 1ms).value_or(LeaseOutcome::acquired), LeaseOutcome::held_by_another);
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(bus_a->publish("s-1", ExpectedVersion::any(), {ev("A")}).is_ok());
   ASSERT_TRUE(eventually([&] { return ha->handled_count() == 20; }));
   EXPECT_EQ(hb->handled_count(), 0u);
   (void)bus_a->stop(std::chrono::steady_clock::now() + 5s);  // releases the lease
   bus_a.reset();
+  EXPECT_EQ(bus_b.handler_status("leased")->active_lanes, 0);  // b asks again at its next renewal
+  time.advance(o.poll_interval);
+  ASSERT_TRUE(eventually([&] { return bus_b.handler_status("leased")->active_lanes == 1; }));
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(bus_b.publish("s-1", ExpectedVersion::any(), {ev("A")}).is_ok());
   ASSERT_TRUE(eventually([&] { return hb->handled_count() == 5; }));
   for (const auto& e : hb->handled()) EXPECT_GE(e.position, 20);  // resumed from a's checkpoint

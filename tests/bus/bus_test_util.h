@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "herald/clock.h"
 #include "herald/event_bus.h"
 #include "herald/event_store.h"
 #include "herald/id.h"
@@ -121,5 +122,32 @@ inline BusOptions fast_bus() {
 inline RetryPolicy quick_retry(int attempts) {
   return RetryPolicy::fixed_delays({std::chrono::milliseconds(1)}, attempts);
 }
+
+// Wall and monotonic time that move only when the test says so, together: the bus's dead-letter
+// times and the store's lease expiry (wall) agree with the bus's retry, lease and poll schedule
+// (monotonic).
+struct ManualTime {
+  std::shared_ptr<ManualClock> wall = std::make_shared<ManualClock>(timestamp_from_micros(1'700'000'000'000'000));
+  std::shared_ptr<ManualTimeSource> mono = std::make_shared<ManualTimeSource>();
+
+  void advance(std::chrono::milliseconds d) const {
+    wall->advance(d);
+    mono->advance(d);
+  }
+  // `o` with this time as its clock and time source.
+  BusOptions bus(BusOptions o = fast_bus()) const {
+    o.clock = wall;
+    o.time = mono;
+    return o;
+  }
+  // A memory store whose clock (recorded_at, lease expiry) is `wall`.
+  std::shared_ptr<EventStore> memory_store() const {
+    StoreOptions so;
+    so.clock = wall;
+    auto s = open_store("memory:", so);
+    EXPECT_TRUE(s.is_ok()) << s.status().to_string();
+    return std::shared_ptr<EventStore>(std::move(*s));
+  }
+};
 
 }  // namespace herald::testing

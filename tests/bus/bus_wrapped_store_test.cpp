@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "bus_test_util.h"
+#include "herald/event_store_wrapper.h"
 
 namespace herald {
 namespace {
@@ -15,52 +16,33 @@ using testing::eventually;
 using testing::fast_bus;
 using testing::FnHandler;
 
-class FaultyStore final : public EventStore {
+// Forwards everything (EventStoreWrapper) except the two calls it can make fail.
+class FaultyStore final : public EventStoreWrapper {
  public:
-  explicit FaultyStore(std::shared_ptr<EventStore> inner) : inner_(std::move(inner)) {}
+  using EventStoreWrapper::EventStoreWrapper;
 
   std::atomic_bool deny_leases{false};
   std::atomic_bool fail_reads{false};
 
-  std::string url() const override { return inner_->url(); }
-  Result<AppendResult> append(std::string_view s, ExpectedVersion e, std::vector<EventData> ev) override {
-    return inner_->append(s, e, std::move(ev));
-  }
-  Result<std::vector<RecordedEvent>> read_stream(std::string_view s, std::int64_t v, std::size_t n,
-                                                 ReadDirection d) override {
-    return inner_->read_stream(s, v, n, d);
-  }
   Result<AllSlice> read_all(std::int64_t from, std::size_t n, const ReadFilter& f) override {
     if (fail_reads.load()) return Status::unavailable("injected: database unreachable");
-    return inner_->read_all(from, n, f);
+    return EventStoreWrapper::read_all(from, n, f);
   }
-  Result<std::int64_t> stream_version(std::string_view s) override { return inner_->stream_version(s); }
-  std::int64_t head_position() const override { return inner_->head_position(); }
-  Result<StoreStats> stats() override { return inner_->stats(); }
-  Status wait_for(std::int64_t after, std::chrono::milliseconds t) override { return inner_->wait_for(after, t); }
-  Status transact(const std::function<Status(StoreTransaction&)>& work) override { return inner_->transact(work); }
-  Result<std::int64_t> load_checkpoint(std::string_view s) override { return inner_->load_checkpoint(s); }
-  Status save_checkpoint(std::string_view s, std::int64_t p) override { return inner_->save_checkpoint(s, p); }
-  Result<std::int64_t> add_dead_letter(const DeadLetter& d) override { return inner_->add_dead_letter(d); }
-  Result<DeadLetter> get_dead_letter(std::int64_t id) override { return inner_->get_dead_letter(id); }
-  Result<std::vector<DeadLetter>> list_dead_letters(std::string_view h) override { return inner_->list_dead_letters(h); }
-  Status update_dead_letter(const DeadLetter& d) override { return inner_->update_dead_letter(d); }
-  Status remove_dead_letter(std::int64_t id) override { return inner_->remove_dead_letter(id); }
-  Result<bool> try_acquire_lease(std::string_view n, std::string_view o, std::chrono::milliseconds ttl) override {
-    if (deny_leases.load()) return false;
-    return inner_->try_acquire_lease(n, o, ttl);
+  Result<SharedSlice> read_all_shared(std::int64_t from, std::size_t n, const ReadFilter& f) override {
+    if (fail_reads.load()) return Status::unavailable("injected: database unreachable");
+    return EventStoreWrapper::read_all_shared(from, n, f);
   }
-  Status release_lease(std::string_view n, std::string_view o) override { return inner_->release_lease(n, o); }
-  void close() override { inner_->close(); }
-
- private:
-  std::shared_ptr<EventStore> inner_;
+  Result<LeaseOutcome> try_acquire_lease(std::string_view n, std::string_view o, std::chrono::milliseconds ttl) override {
+    if (deny_leases.load()) return LeaseOutcome::held_by_another;
+    return EventStoreWrapper::try_acquire_lease(n, o, ttl);
+  }
 };
 
 TEST(EventBusLeases, ALaneThatLosesItsLeaseStopsAndRereadsTheCheckpointWhenItGetsItBack) {
-  auto inner = testing::memory_store();
+  testing::ManualTime time;  // renewals and the standby's retries happen when the test says
+  auto inner = time.memory_store();
   auto store = std::make_shared<FaultyStore>(inner);
-  BusOptions o = fast_bus();
+  BusOptions o = time.bus();
   o.use_leases = true;
   o.lease_ttl = 200ms;
   o.instance_id = "me";
@@ -72,6 +54,7 @@ TEST(EventBusLeases, ALaneThatLosesItsLeaseStopsAndRereadsTheCheckpointWhenItGet
   ASSERT_TRUE(eventually([&] { return h->handled_count() == 2; }));
 
   store->deny_leases = true;  // another instance takes over at the next renewal
+  time.advance(o.poll_interval);  // which is due now
   ASSERT_TRUE(eventually([&] { return bus.handler_status("leased")->state == HandlerState::stopped; }));
   ASSERT_TRUE(bus.publish("s-1", ExpectedVersion::any(), {ev("A"), ev("A"), ev("A")}).is_ok());
   // "The other instance" handles positions 2 and 3 and saves its checkpoint.
@@ -79,14 +62,18 @@ TEST(EventBusLeases, ALaneThatLosesItsLeaseStopsAndRereadsTheCheckpointWhenItGet
   EXPECT_EQ(h->handled_count(), 2u);
 
   store->deny_leases = false;
+  ASSERT_TRUE(eventually([&] { return time.mono->waiting() == 1; }));  // standing by until its next try
+  EXPECT_EQ(bus.handler_status("leased")->active_lanes, 0);
+  time.advance(o.poll_interval);
   ASSERT_TRUE(eventually([&] { return h->handled_count() == 3; }));
   EXPECT_EQ(h->handled().back().position, 4);  // resumed from the stored checkpoint, not its own
   ASSERT_TRUE(eventually([&] { return bus.handler_status("leased")->checkpoint == 5; }));
 }
 
 TEST(EventBusFailures, AStoreOutageShowsAsFailedAndTheHandlerRecovers) {
+  testing::ManualTime time;
   auto store = std::make_shared<FaultyStore>(testing::memory_store());
-  EventBus bus(store, fast_bus());
+  EventBus bus(store, time.bus());
   auto h = std::make_shared<FnHandler>("h", std::vector<std::string>{});
   ASSERT_TRUE(bus.register_handler(h).is_ok());
   // The outage begins before the lane's first read: set after start(), a read that checked the
@@ -97,6 +84,9 @@ TEST(EventBusFailures, AStoreOutageShowsAsFailedAndTheHandlerRecovers) {
   ASSERT_TRUE(eventually([&] { return bus.handler_status("h")->state == HandlerState::failed; }));
   EXPECT_EQ(h->handled_count(), 0u);
   store->fail_reads = false;
+  ASSERT_TRUE(eventually([&] { return time.mono->waiting() == 1; }));  // backing off after the error
+  EXPECT_EQ(h->handled_count(), 0u);
+  time.advance(std::chrono::milliseconds(200));  // the lane's store-error back-off
   ASSERT_TRUE(eventually([&] { return h->handled_count() == 1; }));
   ASSERT_TRUE(eventually([&] { return bus.handler_status("h")->state == HandlerState::running; }));
 }

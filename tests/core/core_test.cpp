@@ -3,6 +3,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -142,6 +144,67 @@ TEST(ManualClock, MovesOnlyWhenTold) {
   EXPECT_EQ(to_micros(c.now()), 1000);
   c.advance(std::chrono::microseconds(5));
   EXPECT_EQ(to_micros(c.now()), 1005);
+}
+
+// A thread waiting on a ManualTimeSource wakes when advance() reaches its deadline, not before,
+// and a notification of its condition variable ends the wait at once, with no real time passing.
+TEST(ManualTimeSource, AdvanceWakesAWaiterWhoseDeadlineHasCome) {
+  ManualTimeSource time;
+  const auto start = time.now();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;  // guarded by mu
+  bool result = true;
+  std::thread waiter([&] {
+    std::unique_lock lock(mu);
+    result = time.wait_until(lock, cv, start + std::chrono::seconds(10), [&] { return done; });
+  });
+  while (time.waiting() != 1) std::this_thread::yield();
+  time.advance(std::chrono::seconds(9));
+  EXPECT_EQ(time.now(), start + std::chrono::seconds(9));
+  EXPECT_EQ(time.waiting(), 1) << "woken before its deadline, it must wait again";
+  time.advance(std::chrono::seconds(1));
+  waiter.join();
+  EXPECT_FALSE(result) << "the deadline passed; done() is still false";
+  EXPECT_EQ(time.waiting(), 0);
+  time.advance(std::chrono::seconds(-5));
+  EXPECT_EQ(time.now(), start + std::chrono::seconds(10)) << "time never goes back";
+}
+
+TEST(ManualTimeSource, ANotificationEndsTheWaitWithoutTimeMoving) {
+  ManualTimeSource time;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;  // guarded by mu
+  bool result = false;
+  std::thread waiter([&] {
+    std::unique_lock lock(mu);
+    result = time.wait_until(lock, cv, time.now() + std::chrono::hours(1), [&] { return done; });
+  });
+  while (time.waiting() != 1) std::this_thread::yield();
+  {
+    std::lock_guard lock(mu);
+    done = true;
+  }
+  cv.notify_all();
+  waiter.join();
+  EXPECT_TRUE(result);
+  // Already done or already past the deadline: no wait at all.
+  std::unique_lock lock(mu);
+  EXPECT_TRUE(time.wait_until(lock, cv, time.now() + std::chrono::hours(1), [&] { return done; }));
+  done = false;
+  EXPECT_FALSE(time.wait_until(lock, cv, time.now(), [&] { return done; }));
+}
+
+TEST(SteadyTimeSource, WaitsOnTheRealClock) {
+  auto time = steady_time_source();
+  std::mutex mu;
+  std::condition_variable cv;
+  std::unique_lock lock(mu);
+  const auto before = std::chrono::steady_clock::now();
+  EXPECT_FALSE(time->wait_until(lock, cv, time->now() + std::chrono::milliseconds(5), [] { return false; }));
+  EXPECT_GE(std::chrono::steady_clock::now() - before, std::chrono::milliseconds(5));
+  EXPECT_GE(time->uninterruptible_slice(), std::chrono::hours(1));
 }
 
 TEST(ExpectedVersion, Matches) {

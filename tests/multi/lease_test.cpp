@@ -82,8 +82,8 @@ TEST(Leases, StatusShowsWhichInstanceRunsEachLane) {
   ASSERT_TRUE(eventually([&] { return active_lanes(a, "h") == 2; }));
   ASSERT_TRUE(b.register_handler(std::make_shared<FnHandler>("h", std::vector<std::string>{}), two).is_ok());
   ASSERT_TRUE(b.start().is_ok());
-  EXPECT_FALSE(store->try_acquire_lease("h#0/2", "probe", 1ms).value_or(true));
-  EXPECT_FALSE(store->try_acquire_lease("h#1/2", "probe", 1ms).value_or(true));
+  EXPECT_EQ(store->try_acquire_lease("h#0/2", "probe", 1ms).value_or(LeaseOutcome::acquired), LeaseOutcome::held_by_another);
+  EXPECT_EQ(store->try_acquire_lease("h#1/2", "probe", 1ms).value_or(LeaseOutcome::acquired), LeaseOutcome::held_by_another);
   EXPECT_EQ(active_lanes(b, "h"), 0);
   auto sb = b.handler_status("h");
   ASSERT_TRUE(sb.is_ok());
@@ -98,7 +98,8 @@ TEST(Leases, StatusShowsWhichInstanceRunsEachLane) {
 // notice its lease is stale before handling anything else and must not write its (older)
 // checkpoint over b's.
 TEST(Leases, AStalledOwnerStopsAndDoesNotMoveTheCheckpointBack) {
-  auto store = testing::memory_store();
+  testing::ManualTime time;  // the store's lease expiry and both buses' schedules
+  auto store = time.memory_store();
   constexpr int kEvents = 10;
   for (int i = 0; i < kEvents; ++i) {
     ASSERT_TRUE(store->append("s-" + std::to_string(i), ExpectedVersion::any(), {ev("T")}).is_ok());
@@ -116,15 +117,24 @@ TEST(Leases, AStalledOwnerStopsAndDoesNotMoveTheCheckpointBack) {
                                           return Status::ok();
                                         });
   auto hb = std::make_shared<FnHandler>("fenced", std::vector<std::string>{"T"});
-  auto a = std::make_unique<EventBus>(store, leased("a", 300ms));
-  EventBus b(store, leased("b", 300ms));
+  auto a = std::make_unique<EventBus>(store, time.bus(leased("a", 300ms)));
+  EventBus b(store, time.bus(leased("b", 300ms)));
   ASSERT_TRUE(a->register_handler(ha).is_ok());
   ASSERT_TRUE(a->start().is_ok());
   ASSERT_TRUE(eventually([&] { return a_calls.load() == 1; }));  // a is stuck in event 0
   ASSERT_TRUE(b.register_handler(hb).is_ok());
   ASSERT_TRUE(b.start().is_ok());
+  ASSERT_TRUE(eventually([&] { return time.mono->waiting() == 1; }));  // b stands by
+  // b asks again every 20 ms (its poll interval) of the bus's time; a's lease, taken at time 0
+  // and never renewed since, still has 1 ms left at 299 ms: b keeps standing by.
+  time.advance(299ms);
+  ASSERT_TRUE(eventually([&] { return time.mono->waiting() == 1; }));
+  EXPECT_EQ(hb->calls().size(), 0u);
+  EXPECT_EQ(active_lanes(b, "fenced"), 0);
   // b can only get the lease once a's has expired; it resumes from the stored checkpoint (0).
+  time.advance(21ms);
   ASSERT_TRUE(eventually([&] { return hb->handled_count() == static_cast<std::size_t>(kEvents); }));
+  time.advance(100ms);  // b's next checkpoint save is due (kCheckpointInterval), its renewal too
   ASSERT_TRUE(eventually([&] { return store->load_checkpoint("fenced").value_or(-1) == kEvents; }));
   {
     std::lock_guard lock(mu);
@@ -149,7 +159,8 @@ TEST(Leases, AStalledOwnerStopsAndDoesNotMoveTheCheckpointBack) {
 // meanwhile the owner takes it back and keeps its retry state, so a slow failing event still
 // moves on to its next attempt instead of restarting at attempt 1 forever.
 TEST(Leases, ALapsedLeaseTakenBackKeepsTheRetryState) {
-  auto store = testing::memory_store();
+  testing::ManualTime time;
+  auto store = time.memory_store();
   ASSERT_TRUE(store->append("s-1", ExpectedVersion::any(), {ev("T")}).is_ok());
   std::vector<int> attempts;  // guarded by mu
   std::mutex mu;
@@ -161,14 +172,16 @@ TEST(Leases, ALapsedLeaseTakenBackKeepsTheRetryState) {
                                          }
                                          if (ctx.attempt() > 1) return Status::ok();
                                          // Longer than the whole ttl: the lease lapses meanwhile.
-                                         std::this_thread::sleep_for(400ms);
+                                         time.advance(400ms);
                                          return Status::unavailable("slow and failing");
                                        });
-  EventBus bus(store, leased("a", 200ms));
+  EventBus bus(store, time.bus(leased("a", 200ms)));
   HandlerOptions o;
-  o.retry = testing::quick_retry(3);
+  o.retry = RetryPolicy::fixed_delays({1s}, 3);
   ASSERT_TRUE(bus.register_handler(h, o).is_ok());
   ASSERT_TRUE(bus.start().is_ok());
+  ASSERT_TRUE(eventually([&] { return bus.handler_status("slow")->retried == 1; }));
+  time.advance(1s);
   ASSERT_TRUE(eventually([&] { return h->handled_count() == 1; }));
   std::lock_guard lock(mu);
   EXPECT_EQ(attempts, (std::vector<int>{1, 2}));

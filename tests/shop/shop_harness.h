@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bus/dispatch_context.h"
 #include "carts/carts.h"
 #include "catalog/catalog.h"
 #include "common/common.h"
@@ -94,8 +95,8 @@ class ShopHarness : public ::testing::Test {
       for (const auto& e : slice->events) {
         for (auto& h : handlers) {
           if (!h->handles(e.type)) continue;
-          herald::HandlerContext ctx(*store, h->name(), 1, nullptr);
-          Status s = h->handle(e, ctx);
+          herald::bus::DispatchContext dispatch(*store, h->name());
+          Status s = h->handle(e, dispatch.context());
           if (!s) failures[h->name()] = s;
         }
       }

@@ -24,6 +24,7 @@
 
 #include "herald/event_store.h"
 #include "herald/id.h"
+#include "store/sqlite/sqlite_connection.h"
 #include "store/sqlite/sqlite_event_store.h"
 #include "store/sqlite/sqlite_schema.h"
 
@@ -443,6 +444,74 @@ TEST_F(SqliteStore, SchemaNewerThanThisBuildIsRefusedAsCorruption) {
   auto via_url = open_store("sqlite://" + path_);
   ASSERT_FALSE(via_url);
   EXPECT_EQ(via_url.status().code(), StatusCode::corruption);
+}
+
+// A store written by schema version 1 (event ids as text), as the previous release left it,
+// opens under this build: migration 2 stores canonical UUIDs as 16 bytes, keeps any other id as
+// text, and every id, idempotent retry and duplicate check works as before.
+TEST_F(SqliteStore, SchemaVersionOneStoreMigratesAndKeepsEveryId) {
+  {
+    auto conn = detail::sqlite::Connection::open(path_, /*create=*/true);
+    ASSERT_TRUE(conn) << conn.status().to_string();
+    ASSERT_TRUE(detail::sqlite::migrate(*conn, 1));
+  }
+  const std::string lower = "0190f3a0-1b2c-7d4e-8f60-7a8b9c0d1e2f";
+  const std::string upper = "0190F3A0-1B2C-7D4E-8F60-7A8B9C0D1E30";  // not canonical: stays text
+  // Rows as the version-1 writer wrote them: one append of two events and one of one.
+  raw_exec("INSERT INTO events(position, stream_id, version, event_id, type, payload, recorded_at, batch_last) VALUES "
+           "(0, 'order-1', 0, '" + lower + "', 'OrderCreated', '{}', 1, 1),"
+           "(1, 'order-1', 1, '" + upper + "', 'OrderPaid', '{}', 1, NULL),"
+           "(2, 'order-2', 0, '0190f3a0-1b2c-7d4e-8f60-7a8b9c0d1e31', 'OrderCreated', '{}', 2, 2);"
+           "INSERT INTO streams VALUES ('order-1', 1), ('order-2', 0);"
+           "INSERT INTO event_type_counts VALUES ('OrderCreated', 2), ('OrderPaid', 1);");
+
+  auto store = must_open();
+  ASSERT_TRUE(store);
+  auto all = store->read_all(0, 10);
+  ASSERT_TRUE(all) << all.status().to_string();
+  ASSERT_EQ(all->events.size(), 3u);
+  EXPECT_EQ(all->events[0].id, lower);
+  EXPECT_EQ(all->events[1].id, upper) << "an id that is not a canonical UUID reads back as written";
+  EXPECT_EQ(all->events[2].id, "0190f3a0-1b2c-7d4e-8f60-7a8b9c0d1e31");
+
+  // The retry of the migrated first append returns its result and writes nothing.
+  EventData a;
+  a.id = lower;
+  a.type = "OrderCreated";
+  a.payload = "{}";
+  EventData b = a;
+  b.id = upper;
+  b.type = "OrderPaid";
+  auto retry = store->append("order-1", ExpectedVersion::no_stream(), {a, b});
+  ASSERT_TRUE(retry) << retry.status().to_string();
+  EXPECT_EQ(retry->first_position, 0);
+  EXPECT_EQ(retry->last_position, 1);
+  // A migrated id cannot be reused elsewhere.
+  auto reused = store->append("order-3", ExpectedVersion::no_stream(), {a});
+  EXPECT_EQ(reused.status().code(), StatusCode::already_exists) << reused.status().to_string();
+  EXPECT_EQ(store->head_position(), 2);
+
+  // New appends store 16 bytes per canonical id.
+  ASSERT_TRUE(store->append("order-3", ExpectedVersion::no_stream(), events(2)));
+  store.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT typeof(event_id), length(event_id) FROM events ORDER BY position", -1, &q, nullptr),
+            SQLITE_OK);
+  std::vector<std::string> kinds;
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    kinds.push_back(std::string(reinterpret_cast<const char*>(sqlite3_column_text(q, 0))) + ":" +
+                    std::to_string(sqlite3_column_int(q, 1)));
+  }
+  sqlite3_finalize(q);
+  int version = 0;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, nullptr), SQLITE_OK);
+  if (sqlite3_step(q) == SQLITE_ROW) version = sqlite3_column_int(q, 0);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  EXPECT_EQ(version, detail::sqlite::kSchemaVersion);
+  EXPECT_EQ(kinds, (std::vector<std::string>{"blob:16", "text:36", "blob:16", "blob:16", "blob:16"}));
 }
 
 TEST_F(SqliteStore, FileThatIsNotADatabaseIsCorruption) {

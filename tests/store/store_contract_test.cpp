@@ -76,7 +76,7 @@ class StoreContract : public ::testing::TestWithParam<Backend> {
 
   // (Re)opens url_ with options_; fails the test when the backend cannot open it.
   void open() {
-    auto s = open_store(url_, options_);
+    auto s = testing::open_backend(GetParam(), url_, options_);
     ASSERT_TRUE(s) << url_ << ": " << s.status().to_string();
     store_ = std::move(*s);
   }
@@ -1151,7 +1151,7 @@ TEST_P(StoreContract, EverythingSurvivesReopen) {
   ASSERT_TRUE(store_->transact([&](StoreTransaction& tx) -> Status {
     auto rec = tx.inbox_record("h1", rich.id);
     if (!rec) return rec.status();
-    EXPECT_FALSE(*rec) << "the inbox record must survive reopen";
+    EXPECT_EQ(*rec, InboxOutcome::already_recorded) << "the inbox record must survive reopen";
     auto doc = tx.get_document("views", "k1");
     if (!doc) return doc.status();
     EXPECT_EQ(*doc, R"({"n":1})");
@@ -1165,10 +1165,10 @@ TEST_P(StoreContract, TransactCommitsEverythingTogether) {
   Status s = store_->transact([](StoreTransaction& tx) -> Status {
     auto first = tx.inbox_record("proj", "e-1");
     if (!first) return first.status();
-    EXPECT_TRUE(*first);
+    EXPECT_EQ(*first, InboxOutcome::recorded);
     auto again = tx.inbox_record("proj", "e-1");  // within the same transaction
     if (!again) return again.status();
-    EXPECT_FALSE(*again);
+    EXPECT_EQ(*again, InboxOutcome::already_recorded);
     HERALD_RETURN_IF_ERROR(tx.put_document("carts", "u1", R"({"items":[]})"));
     auto own = tx.get_document("carts", "u1");  // reads its own writes
     if (!own) return own.status();
@@ -1183,10 +1183,10 @@ TEST_P(StoreContract, TransactCommitsEverythingTogether) {
   ASSERT_TRUE(store_->transact([](StoreTransaction& tx) -> Status {
     auto rec = tx.inbox_record("proj", "e-1");
     if (!rec) return rec.status();
-    EXPECT_FALSE(*rec) << "a committed inbox record dedups later transactions";
+    EXPECT_EQ(*rec, InboxOutcome::already_recorded) << "a committed inbox record dedups later transactions";
     auto other_handler = tx.inbox_record("mailer", "e-1");
     if (!other_handler) return other_handler.status();
-    EXPECT_TRUE(*other_handler) << "the inbox is per handler";
+    EXPECT_EQ(*other_handler, InboxOutcome::recorded) << "the inbox is per handler";
     auto doc = tx.get_document("carts", "u1");
     if (!doc) return doc.status();
     EXPECT_EQ(*doc, R"({"items":[]})");
@@ -1223,7 +1223,7 @@ TEST_P(StoreContract, TransactRollsBackOnErrorOrException) {
   ASSERT_TRUE(store_->transact([](StoreTransaction& tx) -> Status {
     auto rec = tx.inbox_record("proj", "e-9");
     if (!rec) return rec.status();
-    EXPECT_TRUE(*rec) << "a rolled-back inbox record is not recorded";
+    EXPECT_EQ(*rec, InboxOutcome::recorded) << "a rolled-back inbox record is not recorded";
     auto kept = tx.get_document("c", "kept");
     if (!kept) return kept.status();
     EXPECT_EQ(*kept, "1");
@@ -1253,7 +1253,7 @@ TEST_P(StoreContract, ConcurrentTransactionsAreIsolated) {
           fresh = false;  // `work` may be run again
           auto rec = tx.inbox_record("counter", "event-" + std::to_string(e));
           if (!rec) return rec.status();
-          if (!*rec) return Status::ok();
+          if (*rec == InboxOutcome::already_recorded) return Status::ok();
           std::this_thread::sleep_for(100us);  // invite the other transactions to interleave
           auto doc = tx.get_document("counters", "total");
           int n = 0;
@@ -1502,14 +1502,14 @@ TEST_P(StoreContract, LeasesAcquireRenewConflictExpireRelease) {
   auto acquire = [&](const char* owner, std::chrono::milliseconds ttl = 10s) {
     auto r = store_->try_acquire_lease("handler:mailer", owner, ttl);
     EXPECT_TRUE(r) << r.status().to_string();
-    return r && *r;
+    return r && *r == LeaseOutcome::acquired;
   };
   EXPECT_TRUE(acquire("node-a"));
   EXPECT_FALSE(acquire("node-b"));
   EXPECT_TRUE(acquire("node-a")) << "the holder renews";
   auto other_lease = store_->try_acquire_lease("handler:stats", "node-b", 10s);
   ASSERT_TRUE(other_lease);
-  EXPECT_TRUE(*other_lease) << "leases are independent by name";
+  EXPECT_EQ(*other_lease, LeaseOutcome::acquired) << "leases are independent by name";
 
   // Renewal moves the expiry: 6s + renew + 6s is past the first expiry but not the renewed one.
   clock_->advance(6s);
@@ -1527,6 +1527,60 @@ TEST_P(StoreContract, LeasesAcquireRenewConflictExpireRelease) {
   EXPECT_TRUE(store_->release_lease("handler:mailer", "node-b"));
   EXPECT_TRUE(acquire("node-a"));
   EXPECT_TRUE(store_->release_lease("never-held", "node-a"));
+}
+
+// ---------------------------------------------------------------- process-state input checks
+
+// Every backend refuses the same bad input with the same code and message, and writes nothing.
+TEST_P(StoreContract, ProcessStateInputIsCheckedTheSameWayEverywhere) {
+  auto expect_invalid = [](const Status& s, std::string_view message) {
+    EXPECT_EQ(s.code(), StatusCode::invalid_argument) << s.to_string();
+    EXPECT_EQ(s.message(), message);
+  };
+  expect_invalid(store_->load_checkpoint("").status(), "subscription name is empty");
+  expect_invalid(store_->save_checkpoint("", 1), "subscription name is empty");
+  expect_invalid(store_->save_checkpoint("sub", -1), "checkpoint position must be >= 0, got -1");
+  DeadLetter no_handler;
+  no_handler.event_id = "e-1";
+  expect_invalid(store_->add_dead_letter(no_handler).status(), "dead letter handler is empty");
+  DeadLetter no_event;
+  no_event.handler = "h";
+  expect_invalid(store_->add_dead_letter(no_event).status(), "dead letter event id is empty");
+  expect_invalid(store_->try_acquire_lease("", "me", 1s).status(), "lease name is empty");
+  expect_invalid(store_->try_acquire_lease("l", "", 1s).status(), "lease owner is empty");
+  expect_invalid(store_->try_acquire_lease("l", "me", 0ms).status(), "lease ttl must be positive, got 0 ms");
+  expect_invalid(store_->release_lease("", "me"), "lease name is empty");
+  expect_invalid(store_->release_lease("l", ""), "lease owner is empty");
+  expect_invalid(store_->read_document("", "k").status(), "collection is empty");
+  expect_invalid(store_->read_document("c", "").status(), "document key is empty");
+  expect_invalid(store_->read_documents("", "", 1).status(), "collection is empty");
+
+  Status in_tx = store_->transact([&](StoreTransaction& tx) -> Status {
+    expect_invalid(tx.inbox_record("", "e").status(), "inbox handler is empty");
+    expect_invalid(tx.inbox_record("h", "").status(), "inbox event id is empty");
+    expect_invalid(tx.get_document("", "k").status(), "collection is empty");
+    expect_invalid(tx.get_document("c", "").status(), "document key is empty");
+    expect_invalid(tx.put_document("c", "", "{}"), "document key is empty");
+    expect_invalid(tx.put_document("c", "k", "{"), "document 'k' is not valid JSON nested at most 128 deep");
+    expect_invalid(tx.put_document("c", "k", std::string(200, '[') + std::string(200, ']')),
+                   "document 'k' is not valid JSON nested at most 128 deep");
+    expect_invalid(tx.delete_document("", "k"), "collection is empty");
+    expect_invalid(tx.list_documents("", "", 1).status(), "collection is empty");
+    expect_invalid(tx.save_checkpoint("", 0), "subscription name is empty");
+    expect_invalid(tx.save_checkpoint("sub", -5), "checkpoint position must be >= 0, got -5");
+    return Status::ok();
+  });
+  EXPECT_TRUE(in_tx) << in_tx.to_string();
+
+  // Nothing was written by any of them.
+  EXPECT_EQ(store_->load_checkpoint("sub").status().code(), StatusCode::not_found);
+  auto letters = store_->list_dead_letters();
+  ASSERT_TRUE(letters);
+  EXPECT_TRUE(letters->empty());
+  EXPECT_EQ(store_->read_document("c", "k").status().code(), StatusCode::not_found);
+  auto lease = store_->try_acquire_lease("l", "someone", 1s);
+  ASSERT_TRUE(lease);
+  EXPECT_EQ(*lease, LeaseOutcome::acquired);
 }
 
 std::string backend_name(const ::testing::TestParamInfo<Backend>& info) { return info.param.name; }

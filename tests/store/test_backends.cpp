@@ -45,19 +45,37 @@ TempRoot& temp_root() {
 
 std::vector<Backend> make_backends() {
   std::vector<Backend> list;
-  list.push_back({"memory", false, [] { return std::string("memory:"); }});
+  list.push_back({"memory", false, [] { return std::string("memory:"); }, nullptr});
   list.push_back({"sqlite", true, [] {
                     return "sqlite://" + (temp_root().fresh_dir() / "events.db").string();
+                  }, nullptr});
+  // Two databases in one directory: the URL names the log's; the process state is beside it.
+  list.push_back({"combined", true,
+                  [] { return "sqlite://" + (temp_root().fresh_dir() / "events.db").string(); },
+                  [](const std::string& url, const StoreOptions& options) -> Result<std::unique_ptr<EventStore>> {
+                    auto log = open_store(url, options);
+                    if (!log) return log.status();
+                    const std::string state_url = url.substr(0, url.size() - std::string("events.db").size()) + "state.db";
+                    auto state = open_store(state_url, options);
+                    if (!state) return state.status();
+                    return combine_stores(std::shared_ptr<EventStore>(std::move(*log)),
+                                          std::shared_ptr<EventStore>(std::move(*state)));
                   }});
 #ifdef HERALD_TEST_POSTGRES
   if (const char* url = std::getenv("HERALD_TEST_POSTGRES_URL"); url != nullptr && *url != '\0') {
-    list.push_back({"postgres", true, [] { return fresh_postgres_url(); }});
+    list.push_back({"postgres", true, [] { return fresh_postgres_url(); }, nullptr});
   }
 #endif
   return list;
 }
 
 }  // namespace
+
+Result<std::unique_ptr<EventStore>> open_backend(const Backend& backend, const std::string& url,
+                                                 const StoreOptions& options) {
+  if (backend.open) return backend.open(url, options);
+  return open_store(url, options);
+}
 
 const std::vector<Backend>& backends() {
   static const std::vector<Backend> list = make_backends();

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "herald/event_store.h"
+
 namespace herald::testing {
 
 struct Backend {
@@ -15,12 +17,19 @@ struct Backend {
   bool persistent = false;
   // A URL naming a fresh, empty store for one test.
   std::function<std::string()> fresh_url;
+  // Opens the store the URL names; null means open_store(url, options).
+  std::function<Result<std::unique_ptr<EventStore>>(const std::string& url, const StoreOptions& options)> open;
 };
+
+// Opens `backend`'s store for `url`.
+Result<std::unique_ptr<EventStore>> open_backend(const Backend& backend, const std::string& url,
+                                                 const StoreOptions& options);
 
 // Test output names the backend instead of dumping its bytes.
 inline void PrintTo(const Backend& backend, std::ostream* os) { *os << backend.name; }
 
-// memory and sqlite always; postgres when the suite is built with HERALD_TEST_POSTGRES=ON and
+// memory, sqlite and "combined" (the log of one SQLite database paired by combine_stores with
+// the process state of another) always; postgres when the suite is built with HERALD_TEST_POSTGRES=ON and
 // the environment variable HERALD_TEST_POSTGRES_URL is set at run time.
 const std::vector<Backend>& backends();
 

@@ -26,70 +26,16 @@
 #include <utility>
 
 #include "core/json_codec.h"
+#include "store/head_signal.h"
+#include "store/memory/memory_chunked_log.h"
 #include "store/validation.h"
 
 namespace herald::detail {
 namespace {
 
-// Deliberately not noexcept: libstdc++ then stores each node's hash code, so a lookup compares
-// codes instead of re-hashing neighbouring keys and chasing their heap strings. With a million
-// event ids that halves the cost of an append's id check.
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-template <class V>
-using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
-
-// One stored event plus the bounds of the append batch that wrote it (for idempotent retries).
-struct Slot {
-  RecordedEvent event;
-  std::int64_t batch_first = 0;  // position of the batch's first event
-  std::int64_t batch_last = 0;   // position of the batch's last event
-};
-
-// The global log, in fixed-size chunks (index = global position). A chunk reserves its slots
-// once, so they never move, and a slot never changes after it is written: a reader that took a
-// chunk under the store's mutex may keep reading the slots that existed then without the mutex
-// (read_all_shared hands them out without copying). A single vector would also move every event
-// each time it grew. Not thread-safe itself: the store's mu_ guards it.
-class ChunkedLog {
- public:
-  static constexpr std::size_t kChunkSlots = 4096;
-  struct Chunk {
-    Chunk() { slots.reserve(kChunkSlots); }
-    std::vector<Slot> slots;  // capacity kChunkSlots, filled in order
-  };
-
-  std::size_t size() const { return size_; }
-  bool empty() const { return size_ == 0; }
-  const Slot& operator[](std::size_t position) const {
-    return chunks_[position / kChunkSlots]->slots[position % kChunkSlots];
-  }
-  const Slot& front() const { return (*this)[0]; }
-  const Slot& back() const { return (*this)[size_ - 1]; }
-  // The chunk holding `position` (< size()), shared with whoever reads it.
-  const std::shared_ptr<const Chunk>& chunk_of(std::size_t position) const {
-    return chunks_[position / kChunkSlots];
-  }
-
-  // Allocates whatever `n` more slots need, so that n push_backs cannot throw.
-  void reserve_more(std::size_t n) {
-    while (chunks_.size() * kChunkSlots < size_ + n) chunks_.push_back(std::make_shared<Chunk>());
-  }
-  // REQUIRES: reserve_more covered this slot.
-  void push_back(Slot&& slot) {
-    // const_cast: the chunks are shared as const with readers, but only appended to here, past
-    // every slot a reader can see.
-    auto& chunk = const_cast<Chunk&>(*chunks_[size_ / kChunkSlots]);
-    chunk.slots.push_back(std::move(slot));
-    ++size_;
-  }
-
- private:
-  std::vector<std::shared_ptr<const Chunk>> chunks_;
-  std::size_t size_ = 0;
-};
+using memory::ChunkedLog;
+using memory::Slot;
+using memory::StringMap;
 
 struct Lease {
   std::string owner;
@@ -103,11 +49,6 @@ constexpr std::int64_t kMaxExaminedPerRead = 1 << 16;
 
 Status closed_error() { return Status::failed_precondition("the memory store is closed"); }
 
-Status check_name(std::string_view what, std::string_view name) {
-  if (name.empty()) return Status::invalid_argument(std::string(what) + " is empty");
-  return {};
-}
-
 class MemoryEventStore;
 
 // Stages every write and applies it to the store only when the transaction's work returns ok.
@@ -116,7 +57,7 @@ class MemoryTransaction final : public StoreTransaction {
  public:
   explicit MemoryTransaction(MemoryEventStore& store) : store_(store) {}
 
-  Result<bool> inbox_record(std::string_view handler, std::string_view event_id) override;
+  Result<InboxOutcome> inbox_record(std::string_view handler, std::string_view event_id) override;
   Result<std::string> get_document(std::string_view collection, std::string_view key) override;
   Status put_document(std::string_view collection, std::string_view key,
                       std::string_view json) override;
@@ -204,9 +145,8 @@ class MemoryEventStore final : public EventStore {
         log_.push_back(std::move(slot));
       }
       result = AppendResult{first, last, static_cast<std::int64_t>(versions.size()) - 1};
-      head_.store(last, std::memory_order_release);
+      head_.publish(last);
     }
-    appended_.notify_all();
     return result;
   }
 
@@ -286,7 +226,7 @@ class MemoryEventStore final : public EventStore {
     return static_cast<std::int64_t>(sit->second.size()) - 1;
   }
 
-  std::int64_t head_position() const override { return head_.load(std::memory_order_acquire); }
+  std::int64_t head_position() const override { return head_.head(); }
 
   Result<StoreStats> stats() override {
     std::lock_guard lock(mu_);
@@ -305,17 +245,7 @@ class MemoryEventStore final : public EventStore {
   }
 
   Status wait_for(std::int64_t after_position, std::chrono::milliseconds timeout) override {
-    std::unique_lock lock(mu_);
-    const bool woken = appended_.wait_for(lock, timeout, [&] {
-      return closed_ || static_cast<std::int64_t>(log_.size()) - 1 > after_position;
-    });
-    // Closing wins over data: a waiter woken by shutdown must stop, not process more.
-    if (closed_) return Status::cancelled("the memory store was closed");
-    if (!woken) {
-      return Status::timeout("no event after position " + std::to_string(after_position) +
-                             " within " + std::to_string(timeout.count()) + " ms");
-    }
-    return {};
+    return head_.wait_for(after_position, timeout);
   }
 
   Status transact(const std::function<Status(StoreTransaction&)>& work) override {
@@ -351,7 +281,7 @@ class MemoryEventStore final : public EventStore {
   }
 
   Result<std::int64_t> load_checkpoint(std::string_view subscription) override {
-    HERALD_RETURN_IF_ERROR(check_name("subscription name", subscription));
+    HERALD_RETURN_IF_ERROR(validate_checkpoint_name(subscription));
     std::lock_guard lock(mu_);
     if (closed_) return closed_error();
     auto it = checkpoints_.find(subscription);
@@ -362,7 +292,7 @@ class MemoryEventStore final : public EventStore {
   }
 
   Status save_checkpoint(std::string_view subscription, std::int64_t position) override {
-    HERALD_RETURN_IF_ERROR(check_name("subscription name", subscription));
+    HERALD_RETURN_IF_ERROR(validate_checkpoint(subscription, position));
     std::lock_guard lock(mu_);
     if (closed_) return closed_error();
     checkpoints_.insert_or_assign(std::string(subscription), position);
@@ -370,8 +300,7 @@ class MemoryEventStore final : public EventStore {
   }
 
   Result<std::int64_t> add_dead_letter(const DeadLetter& entry) override {
-    HERALD_RETURN_IF_ERROR(check_name("dead letter handler", entry.handler));
-    HERALD_RETURN_IF_ERROR(check_name("dead letter event id", entry.event_id));
+    HERALD_RETURN_IF_ERROR(validate_dead_letter(entry));
     std::lock_guard lock(mu_);
     if (closed_) return closed_error();
     for (const auto& [id, d] : dead_letters_) {
@@ -428,26 +357,27 @@ class MemoryEventStore final : public EventStore {
     return {};
   }
 
-  Result<bool> try_acquire_lease(std::string_view name, std::string_view owner,
-                                 std::chrono::milliseconds ttl) override {
-    HERALD_RETURN_IF_ERROR(check_name("lease name", name));
-    HERALD_RETURN_IF_ERROR(check_name("lease owner", owner));
-    if (ttl.count() <= 0) return Status::invalid_argument("lease ttl must be positive");
+  Result<LeaseOutcome> try_acquire_lease(std::string_view name, std::string_view owner,
+                                         std::chrono::milliseconds ttl) override {
+    HERALD_RETURN_IF_ERROR(validate_lease(name, owner, ttl));
     const Timestamp now = clock_->now();
     std::lock_guard lock(mu_);
     if (closed_) return closed_error();
     auto it = leases_.find(name);
-    if (it != leases_.end() && it->second.owner != owner && it->second.expires_at > now) return false;
+    if (it != leases_.end() && it->second.owner != owner && it->second.expires_at > now) {
+      return LeaseOutcome::held_by_another;
+    }
     Lease lease{std::string(owner), now + std::chrono::duration_cast<std::chrono::microseconds>(ttl)};
     if (it == leases_.end()) {
       leases_.emplace(std::string(name), std::move(lease));
     } else {
       it->second = std::move(lease);
     }
-    return true;
+    return LeaseOutcome::acquired;
   }
 
   Status release_lease(std::string_view name, std::string_view owner) override {
+    HERALD_RETURN_IF_ERROR(validate_lease_names(name, owner));
     std::lock_guard lock(mu_);
     if (closed_) return closed_error();
     auto it = leases_.find(name);
@@ -461,7 +391,7 @@ class MemoryEventStore final : public EventStore {
       if (closed_) return;
       closed_ = true;
     }
-    appended_.notify_all();
+    head_.close();
   }
 
  private:
@@ -542,10 +472,9 @@ class MemoryEventStore final : public EventStore {
   // mu_, never while holding it.
   std::mutex txn_mu_;
 
-  // mu_ guards every member below it: the log and its indexes, process state, leases and closed_.
-  // appended_ is signalled (after mu_ is released) when events are appended or the store closes.
+  // mu_ guards every member below it but head_: the log and its indexes, process state, leases
+  // and closed_.
   mutable std::mutex mu_;
-  std::condition_variable appended_;
   ChunkedLog log_;                               // index = global position
   StringMap<std::vector<std::int64_t>> streams_;  // stream id -> positions, index = version
   StringMap<std::int64_t> ids_;                   // event id -> position
@@ -558,29 +487,27 @@ class MemoryEventStore final : public EventStore {
   std::map<std::string, Lease, std::less<>> leases_;
   bool closed_ = false;
 
-  // The last position, readable without mu_ for head_position(). Written under mu_ after the
-  // events it covers are in log_.
-  std::atomic<std::int64_t> head_{-1};
+  // The last position and its waiters, readable without mu_ for head_position() and wait_for.
+  // Published under mu_ after the events it covers are in log_ (lock order: mu_, then head_'s).
+  HeadSignal head_{"memory"};
 };
 
 // ---- MemoryTransaction ----
 
-Result<bool> MemoryTransaction::inbox_record(std::string_view handler, std::string_view event_id) {
-  HERALD_RETURN_IF_ERROR(check_name("inbox handler", handler));
-  HERALD_RETURN_IF_ERROR(check_name("inbox event id", event_id));
+Result<InboxOutcome> MemoryTransaction::inbox_record(std::string_view handler, std::string_view event_id) {
+  HERALD_RETURN_IF_ERROR(validate_inbox_record(handler, event_id));
   std::pair<std::string, std::string> key{std::string(handler), std::string(event_id)};
-  if (inbox_.count(key) != 0) return false;
+  if (inbox_.count(key) != 0) return InboxOutcome::already_recorded;
   {
     std::lock_guard lock(store_.mu_);
-    if (store_.inbox_.count(key) != 0) return false;
+    if (store_.inbox_.count(key) != 0) return InboxOutcome::already_recorded;
   }
   inbox_.insert(std::move(key));
-  return true;
+  return InboxOutcome::recorded;
 }
 
 Result<std::string> MemoryTransaction::get_document(std::string_view collection, std::string_view key) {
-  HERALD_RETURN_IF_ERROR(check_name("collection", collection));
-  HERALD_RETURN_IF_ERROR(check_name("document key", key));
+  HERALD_RETURN_IF_ERROR(validate_document_key(collection, key));
   auto staged = docs_.find(std::pair<std::string, std::string>(collection, key));
   if (staged != docs_.end()) {
     if (staged->second) return *staged->second;
@@ -598,18 +525,13 @@ Result<std::string> MemoryTransaction::get_document(std::string_view collection,
 
 Status MemoryTransaction::put_document(std::string_view collection, std::string_view key,
                                        std::string_view json) {
-  HERALD_RETURN_IF_ERROR(check_name("collection", collection));
-  HERALD_RETURN_IF_ERROR(check_name("document key", key));
-  if (!is_valid_json(json)) {
-    return Status::invalid_argument("document '" + std::string(key) + "' is not valid JSON");
-  }
+  HERALD_RETURN_IF_ERROR(validate_document(collection, key, json));
   docs_.insert_or_assign(std::pair<std::string, std::string>(collection, key), std::string(json));
   return {};
 }
 
 Status MemoryTransaction::delete_document(std::string_view collection, std::string_view key) {
-  HERALD_RETURN_IF_ERROR(check_name("collection", collection));
-  HERALD_RETURN_IF_ERROR(check_name("document key", key));
+  HERALD_RETURN_IF_ERROR(validate_document_key(collection, key));
   docs_.insert_or_assign(std::pair<std::string, std::string>(collection, key), std::nullopt);
   return {};
 }
@@ -617,7 +539,7 @@ Status MemoryTransaction::delete_document(std::string_view collection, std::stri
 Result<std::vector<Document>> MemoryTransaction::list_documents(std::string_view collection,
                                                                 std::string_view after_key,
                                                                 std::size_t limit) {
-  HERALD_RETURN_IF_ERROR(check_name("collection", collection));
+  HERALD_RETURN_IF_ERROR(validate_collection(collection));
   // Committed documents overlaid with this transaction's staged writes, in key order.
   std::map<std::string, std::string, std::less<>> merged;
   {
@@ -649,7 +571,7 @@ Result<std::vector<Document>> MemoryTransaction::list_documents(std::string_view
 }
 
 Status MemoryTransaction::save_checkpoint(std::string_view subscription, std::int64_t position) {
-  HERALD_RETURN_IF_ERROR(check_name("subscription name", subscription));
+  HERALD_RETURN_IF_ERROR(validate_checkpoint(subscription, position));
   checkpoints_.insert_or_assign(std::string(subscription), position);
   return {};
 }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -194,5 +195,24 @@ class Pool {
   int open_ = 0;
   bool closed_ = false;
 };
+
+// ---- small helpers every part of the backend shares ----
+
+inline constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
+
+// A count (a limit) as a bigint parameter, saturating.
+inline std::int64_t clamp_count(std::size_t n) {
+  return n > static_cast<std::size_t>(kInt64Max) ? kInt64Max : static_cast<std::int64_t>(n);
+}
+
+// The status of a Status or of a Result<T>, for code generic over both.
+inline const Status& status_of(const Status& s) { return s; }
+template <class T>
+Status status_of(const Result<T>& r) {
+  return r.status();
+}
+
+// What every call of a closed store returns.
+inline Status store_closed() { return Status::failed_precondition("the postgres store is closed"); }
 
 }  // namespace herald::detail::pg

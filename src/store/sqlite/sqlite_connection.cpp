@@ -112,4 +112,9 @@ Result<sqlite3_stmt*> Connection::prepare(const char* sql) {
   return stmt;
 }
 
+Status step(Connection& c, const char* sql) {
+  HERALD_PREPARE(s, c, sql);
+  return run(c, s, sql);
+}
+
 }  // namespace herald::detail::sqlite

@@ -56,12 +56,20 @@ class Stmt {
     }
   }
   void bind_null(int i) { sqlite3_bind_null(s_, i); }
+  // Copies the bytes (SQLITE_TRANSIENT): for small values built just before the bind.
+  void bind_blob_copy(int i, const void* data, int size) { sqlite3_bind_blob(s_, i, data, size, SQLITE_TRANSIENT); }
 
   // SQLITE_ROW, SQLITE_DONE or an error code.
   int step() { return sqlite3_step(s_); }
 
   std::int64_t int64(int col) const { return sqlite3_column_int64(s_, col); }
   bool is_null(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+  bool is_blob(int col) const { return sqlite3_column_type(s_, col) == SQLITE_BLOB; }
+  std::string_view blob(int col) const {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, col));
+    if (p == nullptr) return {};
+    return {p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col))};
+  }
   std::string_view text(int col) const {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
     if (p == nullptr) return {};
@@ -114,4 +122,26 @@ class Connection {
   std::unordered_map<const char*, sqlite3_stmt*> cache_;
 };
 
+// Runs a statement that returns no rows (or ignores them).
+inline Status run(Connection& c, Stmt& s, const char* what) {
+  int rc = s.step();
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return c.error(rc, what);
+  return {};
+}
+
+// Prepares (from the cache) and runs `sql`, which returns no rows.
+Status step(Connection& c, const char* sql);
+
+// A count for a LIMIT parameter.
+inline std::int64_t clamp_limit(std::size_t n) {
+  return n > static_cast<std::size_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(n);
+}
+
 }  // namespace herald::detail::sqlite
+
+// Declares `var`, a Stmt for the cached statement `sql` of `conn`; returns the error from the
+// enclosing function when it does not prepare.
+#define HERALD_PREPARE(var, conn, sql)                   \
+  auto var##_prepared = (conn).prepare(sql);             \
+  if (!var##_prepared) return var##_prepared.status();   \
+  ::herald::detail::sqlite::Stmt var(*var##_prepared)
