@@ -42,6 +42,7 @@ struct Options {
   double rate = 5'000;             // e2e_latency_sqlite: published events per second
   double sustained_seconds = 60;   // sustained_append: how long the load lasts
   std::size_t wal_limit_bytes = 0;  // sustained_append: StoreOptions::sqlite_wal_limit_bytes (0: default)
+  std::string nats_url;  // relay_jetstream, naive_jetstream_async_publish: nats-server; empty: skipped
 };
 
 // Parses the scheme of a store URL. invalid_argument for anything else.
@@ -172,5 +173,6 @@ void register_read_scenarios(Registry& r);
 void register_bus_scenarios(Registry& r);  // bus_scenarios.cpp, or skips when herald_bus is absent
 void register_http_scenarios(Registry& r);  // http_scenarios.cpp, or skips without the shop modules
 void register_sustained_scenarios(Registry& r);  // sustained_append
+void register_jetstream_scenarios(Registry& r);  // jetstream_scenarios.cpp, or skips without libnats
 
 }  // namespace herald::bench

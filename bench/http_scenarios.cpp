@@ -7,6 +7,11 @@
 //                                fresh --store store), 16 keep-alive connections
 //   http_health_under_slowloris  http_health again, then the same with 1,000 connections holding
 //                                half-sent request headers open (ratio to the first run)
+//   http_signin                  POST /api/sessions (shop auth: one Argon2id verification and a
+//                                session write each), 16 keep-alive connections, http_health beside it
+//   http_cart_authenticated      GET /api/carts/{id} with a bearer token (Access::user: the token's
+//                                session read and checked per request), 64 connections, beside the
+//                                same cart read on a public route in the same run
 // A connection the server closes is reopened; a request that got no response counts as an error.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -23,11 +28,16 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench.h"
 #include "herald/http.h"
 #include "herald/system.h"
+#include "auth/accounts.h"
+#include "auth/auth.h"
+#include "carts/carts.h"
+#include "common/common.h"
 #include "users/users.h"
 
 namespace herald::bench {
@@ -361,6 +371,11 @@ Result<Json> run_http_health_under_slowloris(const Options& opt) {
   return out;
 }
 
+// A request that hashes a password with Argon2id takes about 0.1 s of a core (64 MiB): 16
+// connections on 2 cores answer their first requests only after about a second, so a shorter
+// window would measure nothing.
+double argon2_window(double seconds) { return std::max(seconds, 3.0); }
+
 Result<Json> run_http_register(const Options& opt) {
   constexpr int kConnections = 16;
   raise_fd_limit();
@@ -372,21 +387,22 @@ Result<Json> run_http_register(const Options& opt) {
   c.shutdown_timeout = std::chrono::milliseconds(5000);
   auto system = std::make_unique<EventSystem>(c, (*fresh)->shared());
   HERALD_RETURN_IF_ERROR(system->add_module(shop::users::make_module()));
+  HERALD_RETURN_IF_ERROR(system->add_module(shop::auth::make_module()));
   HERALD_RETURN_IF_ERROR(system->initialize());
   // A run prefix keeps the addresses unique if the same store were ever reused.
   const std::string run_id = std::to_string(now_ns());
   RequestMaker make = [&run_id](std::size_t conn, std::uint64_t seq) {
     std::string body = R"({"email":"u)" + run_id + "-" + std::to_string(conn) + "-" + std::to_string(seq) +
-                       R"(@bench.example","name":"Bench User"})";
+                       R"(@bench.example","name":"Bench User","password":"correct horse battery staple"})";
     return "POST /api/users HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
            std::to_string(body.size()) + "\r\n\r\n" + body;
   };
-  auto r = run_load(system->http_port(), kConnections, opt.seconds, make, 201);
+  auto r = run_load(system->http_port(), kConnections, argon2_window(opt.seconds), make, 201);
   auto stats = (*fresh)->store().stats();
   (void)system->shutdown(SteadyClock::now() + std::chrono::seconds(5));  // closes the store too
   if (!r) return r.status();
   Json out = load_line("http_register", opt.kind, kConnections, *r);
-  out["route"] = "POST /api/users (shop users module)";
+  out["route"] = "POST /api/users (shop users and auth modules: one Argon2id hash per registration)";
   // What a registration costs on disk (SQLite): the database once the closing checkpoint has
   // folded the WAL in, over the events it holds (EmailClaimed and UserRegistered per user).
   if (opt.kind == StoreKind::sqlite) {
@@ -403,6 +419,154 @@ Result<Json> run_http_register(const Options& opt) {
   return out;
 }
 
+constexpr std::string_view kBenchPassword = "correct horse battery staple";
+
+// Users registered and signed in directly through shop::auth (the state is the store's, so the
+// system's own Accounts sees them), for the authenticated scenarios.
+struct BenchUsers {
+  std::vector<std::string> emails, ids, tokens;
+};
+Result<BenchUsers> make_users(EventStore& store, int count, bool sign_in) {
+  shop::auth::Accounts accounts(store, nullptr, {});
+  BenchUsers u;
+  const std::string run_id = std::to_string(now_ns());
+  for (int i = 0; i < count; ++i) {
+    u.emails.push_back("b" + run_id + "-" + std::to_string(i) + "@bench.example");
+    auto id = accounts.register_account(u.emails.back(), "Bench User", kBenchPassword, {});
+    if (!id) return id.status();
+    u.ids.push_back(*id);
+    if (sign_in) {
+      auto s = accounts.sign_in(u.emails.back(), kBenchPassword, "bench");
+      if (!s) return s.status();
+      if (s->kind != shop::auth::SignInOutcome::Kind::signed_in) return Status::internal("bench sign-in refused");
+      u.tokens.push_back(s->session.token);
+    }
+  }
+  return u;
+}
+
+// The cart read of GET /api/carts/{id} on a public route: the baseline the token check is measured
+// against (same document read, same answer, no Authenticator).
+class PublicCartReadModule final : public Module {
+ public:
+  std::string name() const override { return "bench_public_cart"; }
+  Status register_routes(http::Router& router, ModuleContext& ctx) override {
+    EventStore* store = &ctx.store();
+    return router.get("/bench/carts/{user_id}", [store](const http::Request& req) {
+      auto doc = shop::read_document(*store, shop::carts::kCartsCollection, req.param("user_id"));
+      if (!doc) return shop::error_response(doc.status());
+      Json lines = Json::array();
+      for (const auto& [pid, q] : doc->at("items").items()) lines.push_back({{"product_id", pid}, {"quantity", q}});
+      return http::Response::ok({{"user_id", doc->value("user_id", "")}, {"items", std::move(lines)}});
+    });
+  }
+};
+
+std::unique_ptr<EventSystem> shop_system(FreshStore& fresh) {
+  SystemConfig c;
+  c.http.port = 0;
+  c.log_level = "warn";
+  c.shutdown_timeout = std::chrono::milliseconds(5000);
+  return std::make_unique<EventSystem>(c, fresh.shared());
+}
+
+Result<Json> run_http_signin(const Options& opt) {
+  constexpr int kConnections = 16;
+  raise_fd_limit();
+  QuietLogs quiet;
+  auto health = HealthServer::start();
+  if (!health) return health.status();
+  auto base = run_load((*health)->port(), 64, opt.seconds, kHealthRequest, 200);
+  if (!base) return base.status();
+  auto fresh = FreshStore::open(opt, opt.kind);
+  if (!fresh) return fresh.status();
+  auto system = shop_system(**fresh);
+  HERALD_RETURN_IF_ERROR(system->add_module(shop::users::make_module()));
+  HERALD_RETURN_IF_ERROR(system->add_module(shop::auth::make_module()));
+  HERALD_RETURN_IF_ERROR(system->initialize());
+  auto users = make_users((*fresh)->store(), kConnections, false);
+  if (!users) return users.status();
+  RequestMaker make = [&users](std::size_t conn, std::uint64_t) {
+    std::string body = R"({"email":")" + users->emails[conn % users->emails.size()] + R"(","password":")" +
+                       std::string(kBenchPassword) + R"("})";
+    return "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  auto r = run_load(system->http_port(), kConnections, argon2_window(opt.seconds), make, 201);
+  (void)system->shutdown(SteadyClock::now() + std::chrono::seconds(5));
+  if (!r) return r.status();
+  Json out = load_line("http_signin", opt.kind, kConnections, *r);
+  out["route"] = "POST /api/sessions (Argon2id t=2, m=64 MiB verification + session write)";
+  out["baseline"] = "http_health, 64 connections, same run";
+  out["baseline_requests_per_s"] = round_to(base->seconds > 0 ? static_cast<double>(base->ok) / base->seconds : 0, 1);
+  return out;
+}
+
+Result<Json> run_http_cart_authenticated(const Options& opt) {
+  constexpr int kConnections = 64, kUsers = 64;
+  raise_fd_limit();
+  QuietLogs quiet;
+  auto health = HealthServer::start();
+  if (!health) return health.status();
+  auto health_run = run_load((*health)->port(), kConnections, opt.seconds, kHealthRequest, 200);
+  if (!health_run) return health_run.status();
+  auto fresh = FreshStore::open(opt, opt.kind);
+  if (!fresh) return fresh.status();
+  auto system = shop_system(**fresh);
+  HERALD_RETURN_IF_ERROR(system->add_module(shop::users::make_module()));
+  HERALD_RETURN_IF_ERROR(system->add_module(shop::auth::make_module()));
+  HERALD_RETURN_IF_ERROR(system->add_module(shop::carts::make_module()));
+  HERALD_RETURN_IF_ERROR(system->add_module(std::make_unique<PublicCartReadModule>()));
+  HERALD_RETURN_IF_ERROR(system->initialize());
+  auto users = make_users((*fresh)->store(), kUsers, true);
+  if (!users) return users.status();
+  // The carts exist once "carts.view" has handled every CartInitialized.
+  for (const auto& id : users->ids) {
+    const auto deadline = SteadyClock::now() + std::chrono::seconds(30);
+    while (!(*fresh)->store().read_document(shop::carts::kCartsCollection, id)) {
+      if (SteadyClock::now() > deadline) return Status::timeout("bench carts were not initialised");
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  RequestMaker public_read = [&users](std::size_t conn, std::uint64_t) {
+    return "GET /bench/carts/" + users->ids[conn % users->ids.size()] + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  };
+  RequestMaker user_read = [&users](std::size_t conn, std::uint64_t) {
+    const std::size_t i = conn % users->ids.size();
+    return "GET /api/carts/" + users->ids[i] + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+           users->tokens[i] + "\r\n\r\n";
+  };
+  // Alternating halves, so drift (page cache, CPU frequency) lands on both sides evenly.
+  LoadResult plain, authed;
+  for (int round = 0; round < 2; ++round) {
+    auto p = run_load(system->http_port(), kConnections, opt.seconds / 2, public_read, 200);
+    if (!p) return p.status();
+    auto a = run_load(system->http_port(), kConnections, opt.seconds / 2, user_read, 200);
+    if (!a) return a.status();
+    for (LoadResult* dst : {&plain, &authed}) {
+      LoadResult& src = dst == &plain ? *p : *a;
+      dst->ok += src.ok;
+      dst->bad_status += src.bad_status;
+      dst->lost += src.lost;
+      dst->reconnects += src.reconnects;
+      dst->seconds += src.seconds;
+      for (const auto& [k, v] : src.statuses) dst->statuses[k] += v;
+      dst->latencies_ns.insert(dst->latencies_ns.end(), src.latencies_ns.begin(), src.latencies_ns.end());
+    }
+  }
+  (void)system->shutdown(SteadyClock::now() + std::chrono::seconds(5));
+  Json out = load_line("http_cart_authenticated", opt.kind, kConnections, authed);
+  out["route"] = "GET /api/carts/{id} with a bearer token (Access::user)";
+  const double base = plain.seconds > 0 ? static_cast<double>(plain.ok) / plain.seconds : 0;
+  out["baseline"] = "the same cart read on a public route, same server, interleaved halves";
+  out["baseline_requests_per_s"] = round_to(base, 1);
+  out["baseline_p99_us"] = round_to(summarize(plain.latencies_ns).p99_us, 1);
+  out["ratio_to_baseline"] = base > 0 ? round_to(out["requests_per_s"].get<double>() / base, 3) : 0.0;
+  out["http_health_requests_per_s"] =
+      round_to(health_run->seconds > 0 ? static_cast<double>(health_run->ok) / health_run->seconds : 0, 1);
+  return out;
+}
+
 }  // namespace
 
 void register_http_scenarios(Registry& r) {
@@ -413,6 +577,11 @@ void register_http_scenarios(Registry& r) {
   r.add({"http_health_under_slowloris",
          "http_health, then again with 1,000 half-sent request headers open (ratio to the first run)",
          run_http_health_under_slowloris});
+  r.add({"http_signin", "POST /api/sessions (Argon2id verification), 16 connections, http_health beside it",
+         run_http_signin});
+  r.add({"http_cart_authenticated",
+         "GET /api/carts/{id} with a bearer token vs the same read on a public route (ratio)",
+         run_http_cart_authenticated});
 }
 
 }  // namespace herald::bench

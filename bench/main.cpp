@@ -37,11 +37,27 @@ void register_bus_scenarios(Registry& r) {
 }
 #endif
 
+#ifndef HERALD_BENCH_WITH_JETSTREAM
+// The JetStream scenarios need herald_jetstream (libnats); without it they report themselves as
+// skipped.
+void register_jetstream_scenarios(Registry& r) {
+  for (const char* name : {"naive_jetstream_async_publish", "relay_jetstream"}) {
+    r.add({name, "(needs herald_jetstream, which this build does not have)", [name](const Options&) {
+             Json j;
+             j["scenario"] = name;
+             j["skipped"] = "herald_jetstream not built";
+             return Result<Json>(std::move(j));
+           }});
+  }
+}
+#endif
+
 #ifndef HERALD_BENCH_WITH_HTTP
 // The HTTP scenarios drive the shop's users module (herald_shop_modules); a build without apps/
 // lists them as skipped.
 void register_http_scenarios(Registry& r) {
-  for (const char* name : {"http_health", "http_health_1conn", "http_register", "http_health_under_slowloris"}) {
+  for (const char* name : {"http_health", "http_health_1conn", "http_register", "http_health_under_slowloris",
+                           "http_signin", "http_cart_authenticated"}) {
     r.add({name, "(needs herald_shop_modules, which this build does not have)", [name](const Options&) {
              Json j;
              j["scenario"] = name;
@@ -118,6 +134,7 @@ int run(int argc, char** argv) {
   register_bus_scenarios(registry);
   register_http_scenarios(registry);
   register_sustained_scenarios(registry);
+  register_jetstream_scenarios(registry);
 
   Options opt;
   std::string scenarios = "all";
@@ -155,7 +172,11 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--sustained-seconds", opt.sustained_seconds, "sustained_append: how long the load lasts")
       ->check(CLI::PositiveNumber);
+  app.add_option("--nats-url", opt.nats_url,
+                 "nats-server for relay_jetstream and naive_jetstream_async_publish (skipped without; "
+                 "default $HERALD_BENCH_NATS_URL)");
   app.add_option("--wal-limit-bytes", opt.wal_limit_bytes, "sustained_append: the SQLite WAL limit (default 64 MiB)");
+  if (const char* nats = std::getenv("HERALD_BENCH_NATS_URL"); nats != nullptr) opt.nats_url = nats;
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

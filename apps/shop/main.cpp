@@ -1,13 +1,17 @@
 // herald_shop — the reference shop service: the EventSystem with the eight shop modules.
 //
 //   herald_shop --data-dir /var/lib/shop --port 8080 [--smtp-url smtp://…] [--port-file PATH]
+//               [--session-ttl-seconds N]
 //
-// Every flag but --port-file is the EventSystem's (see docs/configuration.md). Once serving, it
+// Every flag but --port-file and --session-ttl-seconds (how long a sign-in lasts, default 86400)
+// is the EventSystem's (see docs/configuration.md). Once serving, it
 // prints "herald_shop listening on http://HOST:PORT" on stdout and, with --port-file, writes the
 // port to PATH (atomically), which is how tests find a server started with --port 0. SIGINT or
 // SIGTERM stops it gracefully.
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -39,6 +43,32 @@ bool take_port_file(std::vector<std::string>& args, std::string& path) {
   return true;
 }
 
+// Takes --session-ttl-seconds N / --session-ttl-seconds=N out of `args`. False for a missing or
+// malformed value (an integer from 1 to 31,536,000: one year).
+bool take_session_ttl(std::vector<std::string>& args, std::chrono::seconds& ttl) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string value;
+    std::size_t taken = 0;
+    if (args[i] == "--session-ttl-seconds") {
+      if (i + 1 >= args.size()) return false;
+      value = args[i + 1];
+      taken = 2;
+    } else if (args[i].rfind("--session-ttl-seconds=", 0) == 0) {
+      value = args[i].substr(std::string("--session-ttl-seconds=").size());
+      taken = 1;
+    } else {
+      continue;
+    }
+    long long n = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (ec != std::errc() || end != value.data() + value.size() || n < 1 || n > 31'536'000) return false;
+    ttl = std::chrono::seconds{n};
+    args.erase(args.begin() + static_cast<std::ptrdiff_t>(i), args.begin() + static_cast<std::ptrdiff_t>(i + taken));
+    return true;
+  }
+  return true;
+}
+
 bool write_port_file(const std::string& path, int port) {
   const std::string tmp = path + ".tmp";
   {
@@ -60,6 +90,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "herald_shop: --port-file needs a path\n");
     return 2;
   }
+  shop::ShopOverrides overrides;
+  if (!take_session_ttl(args, overrides.auth.session_ttl)) {
+    std::fprintf(stderr, "herald_shop: --session-ttl-seconds needs an integer from 1 to 31536000\n");
+    return 2;
+  }
   std::map<std::string, std::string> env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     std::string kv(*e);
@@ -78,11 +113,12 @@ int main(int argc, char** argv) {
   if (parsed->help) {
     std::fputs(parsed->help->c_str(), stdout);
     std::fputs("  --port-file PATH        write the bound HTTP port to PATH once serving\n", stdout);
+    std::fputs("  --session-ttl-seconds N how long a sign-in's bearer token lasts (default 86400)\n", stdout);
     return 0;
   }
 
   herald::EventSystem system(parsed->config);
-  for (auto& module : shop::make_modules()) {
+  for (auto& module : shop::make_modules(overrides)) {
     if (auto s = system.add_module(std::move(module)); !s) {
       spdlog::error("herald_shop: {}", s.to_string());
       return 1;

@@ -1,5 +1,6 @@
 #include "shop_modules.h"
 
+#include "auth/auth.h"
 #include "carts/carts.h"
 #include "catalog/catalog.h"
 #include "inventory/inventory.h"
@@ -12,6 +13,7 @@ namespace shop {
 std::vector<std::unique_ptr<herald::Module>> make_modules(const ShopOverrides& overrides) {
   std::vector<std::unique_ptr<herald::Module>> m;
   m.push_back(users::make_module());
+  m.push_back(auth::make_module(overrides.auth, overrides.mailer));
   m.push_back(catalog::make_module());
   m.push_back(inventory::make_module());
   m.push_back(carts::make_module());

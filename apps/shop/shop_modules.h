@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "auth/accounts.h"
 #include "herald/system.h"
 #include "notifications/notifications.h"
 #include "payments/payments.h"
@@ -14,9 +15,10 @@ namespace shop {
 struct ShopOverrides {
   std::shared_ptr<notifications::Mailer> mailer;
   std::shared_ptr<payments::PaymentGateway> gateway;
+  auth::AuthOptions auth;  // session TTL, sign-in limits, the clock
 };
 
-// users, catalog, inventory, carts, orders, payments, notifications, stats.
+// users, auth, catalog, inventory, carts, orders, payments, notifications, stats.
 std::vector<std::unique_ptr<herald::Module>> make_modules(const ShopOverrides& overrides = {});
 
 }  // namespace shop

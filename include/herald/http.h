@@ -29,8 +29,9 @@
 // normalised once (normalize_path), the Host header is checked against an allow-list, a body must
 // be application/json (415), a state-changing request from a foreign Origin is refused (403), and
 // conflicting Content-Length headers are refused (400). When an admin token is set, a route
-// registered with Access::admin needs "Authorization: Bearer <token>" (401): the route actually
-// matched decides, never a prefix of the raw path. Each request is logged (method, path, status,
+// registered with Access::admin needs "Authorization: Bearer <token>" (401), and a route
+// registered with Access::user needs the Authenticator the app installed to name a principal
+// (401): the route actually matched decides, never a prefix of the raw path. Each request is logged (method, path, status,
 // duration) through spdlog.
 #pragma once
 
@@ -56,6 +57,9 @@ enum class Method : std::uint8_t { get, post, put, patch, del };
 enum class Access : std::uint8_t {
   public_route,  // anyone who can reach the port
   admin,         // needs the admin token when one is configured (ServerOptions::admin_token)
+  // Needs a principal: the router's Authenticator (Router::set_authenticator) must name one for
+  // the request, which it then finds in Request::principal. The admin token alone is not one.
+  user,
 };
 
 // "GET", "POST", "PUT", "PATCH", "DELETE".
@@ -85,6 +89,9 @@ struct Request {
   // Set by the server: the request carried the admin token, or none is configured. The router
   // refuses Access::admin routes (401) when it is false.
   bool is_admin = false;
+  // Set by the router for an Access::user route: who the Authenticator says is calling (e.g. a
+  // user id). Empty on every other route.
+  std::string principal;
 
   // The {name} path parameter; empty when the route has no such segment.
   const std::string& param(const std::string& name) const;
@@ -151,6 +158,13 @@ struct RouteObservation {
 // exception it throws is dropped.
 using RouteObserver = std::function<void(const RouteObservation&)>;
 
+// Who calls an Access::user route, from the request (its Authorization header, say): the
+// principal, nullopt when the request carries no valid credential (the router answers 401), or an
+// error Status when it cannot tell (the store is down: the router answers that Status). Called on
+// the dispatching thread, concurrently from several, and only for routes that need it: must be
+// thread-safe; an exception it throws is answered 500.
+using Authenticator = std::function<Result<std::optional<std::string>>(const Request&)>;
+
 // Routes: (method, pattern) -> handler. Patterns are absolute paths whose segments are literals or
 // {name} (one whole segment, matched non-empty, into Request::path_params), e.g.
 // "/api/users/{id}/cart". A literal segment wins over a {name} segment at the same place. Paths
@@ -180,10 +194,15 @@ class Router {
     return add(Method::del, pattern, std::move(h), a);
   }
 
+  // Installs the one Authenticator that Access::user routes are decided by. Like add(), only
+  // before serving. invalid_argument for a null one; already_exists when one is installed.
+  Status set_authenticator(Authenticator authenticator);
+
   // Normalises request.path (400 invalid_argument when normalize_path refuses it), routes it
   // (fills path_params) and calls the handler. Never throws: an exception from the handler is 500
   // internal; an Access::admin route with !request.is_admin is 401 unauthorized (with
-  // WWW-Authenticate), and so is an unknown path whose first segment is "admin" in any case, so
+  // WWW-Authenticate); an Access::user route is 401 unless the Authenticator names a principal
+  // (always 401 when none is installed), and the Authenticator's error Status is answered as such; and so is an unknown path whose first segment is "admin" in any case, so
   // that admin routes cannot be probed; another unknown path is 404 route_not_found; a path known
   // for other methods only is 405 method_not_allowed with an Allow header.
   Response dispatch(Request& request) const;
@@ -215,6 +234,7 @@ class Router {
 
   std::vector<Route> routes_;  // written only before serving
   RouteObserver observer_;     // written only before serving
+  Authenticator authenticator_;  // written only before serving
 };
 
 // Server settings. Default: values shown.
@@ -289,9 +309,8 @@ class Server {
   // interrupted, and the handler may use objects its owner destroys after stop(). Idempotent.
   void stop();
 
-  struct Impl;
-
  private:
+  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 

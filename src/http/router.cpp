@@ -225,8 +225,8 @@ bool equals_ignoring_case(std::string_view a, std::string_view b) {
          });
 }
 
-Response unauthorized() {
-  auto r = Response::error(401, "unauthorized", "admin routes need 'Authorization: Bearer <token>'");
+Response unauthorized(std::string_view message = "admin routes need 'Authorization: Bearer <token>'") {
+  auto r = Response::error(401, "unauthorized", message);
   r.headers["WWW-Authenticate"] = "Bearer";
   return r;
 }
@@ -298,6 +298,13 @@ Status Router::add(Method method, std::string_view pattern, Handler handler, Acc
   return Status::ok();
 }
 
+Status Router::set_authenticator(Authenticator authenticator) {
+  if (!authenticator) return Status::invalid_argument("null authenticator");
+  if (authenticator_) return Status::already_exists("an authenticator is already installed");
+  authenticator_ = std::move(authenticator);
+  return Status::ok();
+}
+
 Response Router::dispatch(Request& request) const {
   if (!observer_) return route(request, nullptr);
   const auto started = std::chrono::steady_clock::now();
@@ -354,8 +361,18 @@ Response Router::route(Request& request, const Route** matched) const {
     return resp;
   }
   request.path_params.clear();
+  request.principal.clear();
   match(best->segments, segments, &request.path_params);
   try {
+    if (best->access == Access::user) {
+      if (!authenticator_) return unauthorized("this route needs a signed-in user, and none can sign in here");
+      auto who = authenticator_(request);
+      if (!who) return Response::from_status(who.status());
+      if (!who->has_value() || (*who)->empty()) {
+        return unauthorized("this route needs 'Authorization: Bearer <session token>' of a signed-in user");
+      }
+      request.principal = std::move(**who);
+    }
     return best->handler(request);
   } catch (const std::exception& ex) {
     return Response::error(500, "internal", std::string("unhandled exception: ") + ex.what());

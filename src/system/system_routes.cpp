@@ -337,7 +337,9 @@ Status register_system_routes(http::Router& router, EventSystem& system) {
     for (const auto& r : sys->router().routes()) {
       list.push_back({{"method", http::to_string(r.method)},
                       {"pattern", r.pattern},
-                      {"access", r.access == http::Access::admin ? "admin" : "public"}});
+                      {"access", r.access == http::Access::admin  ? "admin"
+                                 : r.access == http::Access::user ? "user"
+                                                                   : "public"}});
     }
     return Response::ok({{"routes", std::move(list)}});
   }, http::Access::admin));

@@ -55,13 +55,21 @@ def all_lanes_owned_once(shops):
     return own
 
 
+# user id -> bearer token. Sessions live in the shared database: a token from one instance is
+# good on every other, and survives the instance that issued it.
+TOKENS = {}
+
+
 def register(shop, email, name):
-    return expect(shop.post("/api/users", {"email": email, "name": name}), 201, where="register " + email)["id"]
+    uid = shop.register(email, name)
+    TOKENS[uid] = shop.tokens[uid]
+    return uid
 
 
 def place_order(shop, user, product, token):
-    expect(shop.post("/api/carts/%s/items" % user, {"product_id": product, "quantity": 1}), 200, where="cart add")
-    body = expect(shop.post("/api/orders", {"user_id": user, "payment_token": token}), 202, where="order")
+    expect(shop.post("/api/carts/%s/items" % user, {"product_id": product, "quantity": 1}, token=TOKENS[user]), 200,
+           where="cart add")
+    body = expect(shop.post("/api/orders", {"payment_token": token}, token=TOKENS[user]), 202, where="order")
     return body["id"]
 
 
@@ -106,6 +114,7 @@ def test(binary, db_url, root, shops, lanes):
     product = expect(shops[0].post("/api/products", {"sku": "M-1", "name": "Multi", "price_cents": 700,
                                                      "stock": 100000}), 201, where="product")["id"]
     users, emails, orders = [], [], {}  # orders: id -> expected final status
+    owners = {}  # order id -> user id
 
     def add_users(count, via):
         fresh = []
@@ -123,10 +132,11 @@ def test(binary, db_url, root, shops, lanes):
             token = "tok_visa" if k % 3 != 2 else "tok_declined"
             oid = place_order(via[k % len(via)], uid, product, token)
             orders[oid] = "confirmed" if token == "tok_visa" else "cancelled"
+            owners[oid] = uid
 
     def wait_carts(some_users, via):
         for uid in some_users:
-            wait_until("cart of " + uid, lambda: via[0].get("/api/carts/" + uid)[0] == 200,
+            wait_until("cart of " + uid, lambda: via[0].get("/api/carts/" + uid, token=TOKENS[uid])[0] == 200,
                        timeout=SETTLE_TIMEOUT, interval=0.1)
 
     # -- phase A: everything up, publishing through every instance --
@@ -174,7 +184,7 @@ def test(binary, db_url, root, shops, lanes):
     # -- everything reaches its end, exactly once --
     for oid, status in orders.items():
         def done(oid=oid):
-            s, body = survivors[0].get("/api/orders/" + oid)
+            s, body = survivors[0].get("/api/orders/" + oid, token=TOKENS[owners[oid]])
             return body if s == 200 and body["status"] in ("confirmed", "cancelled") else None
         body = wait_until("order %s settled" % oid, done, timeout=SETTLE_TIMEOUT, interval=0.1)
         check(body["status"] == status, "order %s: expected %s, got %r" % (oid, status, body))

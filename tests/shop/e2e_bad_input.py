@@ -1,6 +1,7 @@
 """End-to-end: every shop route with bad input answers the expected 4xx and error body, and
-nothing is written (the store's total_events does not move)."""
-from shoplib import Shop, check, expect, run, wait_until
+nothing is written (the store's total_events does not move). Every request carries the signed-in
+user's token, so the user routes' own checks are what answers."""
+from shoplib import PASSWORD, Shop, check, expect, run, wait_until
 
 UNKNOWN = "01a2a2a2-0000-7000-8000-00000000dead"
 
@@ -12,9 +13,9 @@ def total_events(shop):
 def test(binary, data_dir, shops):
     shop = Shop(binary, data_dir, ["--body-limit-bytes", "4096"]).start()
     shops.append(shop)
-    user = expect(shop.post("/api/users", {"email": "bad@example.com", "name": "B"}), 201)["id"]
+    user = shop.register("bad@example.com", "B")
     product = expect(shop.post("/api/products", {"sku": "X-1", "name": "X", "price_cents": 5, "stock": 1}), 201)["id"]
-    wait_until("cart", lambda: shop.get("/api/carts/" + user)[0] == 200)
+    wait_until("cart", lambda: shop.get("/api/carts/" + user, as_user=user)[0] == 200)
     before = total_events(shop)
 
     bad = "invalid_argument"
@@ -29,7 +30,33 @@ def test(binary, data_dir, shops):
         ("POST", "/api/users", {"email": "n@example.com"}, None, 400, bad),
         ("POST", "/api/users", {"email": "n@example.com", "name": ["N"]}, None, 400, bad),
         ("POST", "/api/users", {"email": "n@example.com", "name": ""}, None, 400, bad),
-        ("POST", "/api/users", {"email": "BAD@example.com", "name": "dup"}, None, 409, "already_exists"),
+        ("POST", "/api/users", {"email": "n@example.com", "name": "N"}, None, 400, bad),
+        ("POST", "/api/users", {"email": "n@example.com", "name": "N", "password": 1234567890}, None, 400, bad),
+        ("POST", "/api/users", {"email": "n@example.com", "name": "N", "password": "short"}, None, 400, bad),
+        ("POST", "/api/users", {"email": "n@example.com", "name": "N", "password": "aaaabbbbaaaa"}, None, 400, bad),
+        ("POST", "/api/users", {"email": "n@example.com", "name": "N", "password": "Password123"}, None, 400, bad),
+        ("POST", "/api/users", {"email": "nina@example.com", "name": "N", "password": "xNINA-1234z"}, None, 400,
+         bad),
+        ("POST", "/api/users", {"email": "n@example.com", "name": "N", "password": "x" * 129}, None, 400, bad),
+        ("POST", "/api/users", {"email": "n@example.com", "name": "N", "password": "tab\there-123"}, None, 400, bad),
+        ("POST", "/api/users", {"email": "no-at-sign", "name": "N", "password": PASSWORD}, None, 400, bad),
+        ("POST", "/api/users", {"email": "BAD@example.com", "name": "dup", "password": PASSWORD}, None, 409,
+         "already_exists"),
+        # sessions and password resets
+        ("POST", "/api/sessions", None, "{", 400, bad),
+        ("POST", "/api/sessions", {"email": "bad@example.com"}, None, 400, bad),
+        ("POST", "/api/sessions", {"password": PASSWORD}, None, 400, bad),
+        ("POST", "/api/sessions", {"email": "no-at-sign", "password": PASSWORD}, None, 400, bad),
+        ("POST", "/api/sessions", {"email": "bad@example.com", "password": ["x"]}, None, 400, bad),
+        ("POST", "/api/sessions", {"email": "bad@example.com", "password": "p" * 1025}, None, 400, bad),
+        ("POST", "/api/sessions", {"email": "bad@example.com", "password": "wrong password 1"}, None, 401,
+         "unauthorized"),
+        ("POST", "/api/password-resets", {}, None, 400, bad),
+        ("POST", "/api/password-resets", {"email": "no-at-sign"}, None, 400, bad),
+        ("POST", "/api/password-resets/confirm", {"password": PASSWORD}, None, 400, bad),
+        ("POST", "/api/password-resets/confirm", {"token": "0" * 64}, None, 400, bad),
+        ("POST", "/api/password-resets/confirm", {"token": "nope", "password": PASSWORD}, None, 400, bad),
+        ("POST", "/api/password-resets/confirm", {"token": "0" * 64, "password": PASSWORD}, None, 400, bad),
         ("GET", "/api/users/not-a-uuid", None, None, 400, bad),
         ("GET", "/api/users/" + UNKNOWN, None, None, 404, "not_found"),
         # products
@@ -67,12 +94,15 @@ def test(binary, data_dir, shops):
         ("DELETE", "/api/carts/%s/items/%s" % (UNKNOWN, product), None, None, 404, "not_found"),
         # orders
         ("POST", "/api/orders", None, "nope", 400, bad),
-        ("POST", "/api/orders", {"payment_token": "tok"}, None, 400, bad),
+        ("POST", "/api/orders", {}, None, 400, bad),
         ("POST", "/api/orders", {"user_id": user}, None, 400, bad),
         ("POST", "/api/orders", {"user_id": user, "payment_token": 1}, None, 400, bad),
         ("POST", "/api/orders", {"user_id": "nope", "payment_token": "tok"}, None, 400, bad),
         ("POST", "/api/orders", {"user_id": UNKNOWN, "payment_token": "tok"}, None, 404, "not_found"),
         ("POST", "/api/orders", {"user_id": user, "payment_token": "tok"}, None, 409, "failed_precondition"),
+        ("POST", "/api/orders", {"payment_token": "tok"}, None, 409, "failed_precondition"),
+        ("GET", "/api/orders?user_id=" + UNKNOWN, None, None, 404, "not_found"),
+        ("GET", "/api/orders?limit=0", None, None, 400, bad),
         ("GET", "/api/orders/nope", None, None, 400, bad),
         ("GET", "/api/orders/" + UNKNOWN, None, None, 404, "not_found"),
         ("GET", "/api/orders?user_id=nope", None, None, 400, bad),
@@ -84,13 +114,13 @@ def test(binary, data_dir, shops):
         ("PUT", "/api/users", {"email": "p@example.com", "name": "P"}, None, 405, "method_not_allowed"),
     ]
     for method, path, body, raw, status, error in cases:
-        got = shop.request(method, path, body=body, raw=raw)
+        got = shop.request(method, path, body=body, raw=raw, as_user=user)
         expect(got, status, error, "%s %s %s" % (method, path, raw if raw is not None else body))
     after = total_events(shop)
     check(after == before, "bad requests wrote %d event(s)" % (after - before))
     # And the read models did not move either.
     check(shop.get("/api/stats/users")[1]["total_users"] == 1, "user stats moved")
-    check(shop.get("/api/carts/" + user)[1]["items"] == [], "cart moved")
+    check(shop.get("/api/carts/" + user, as_user=user)[1]["items"] == [], "cart moved")
     check(shop.get("/api/products/" + product)[1]["stock_available"] == 1, "stock moved")
     check(shop.stop() == 0, "graceful stop")
 

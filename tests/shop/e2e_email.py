@@ -12,7 +12,7 @@ import email.utils
 import os
 import re
 
-from shoplib import Shop, check, expect, outbox_files, run, wait_until
+from shoplib import PASSWORD, Shop, check, expect, outbox_files, run, wait_until
 
 HEADERS = ["Message-ID", "Date", "From", "To", "Subject", "MIME-Version", "Content-Type",
            "Content-Transfer-Encoding"]
@@ -40,8 +40,8 @@ def injections():
     emails = ["eve@example.com\r\nBcc: x@evil.test", "eve@example.com\n", "eve@example.com>", "<eve@example.com>",
               "Eve <eve@example.com>", "a b@example.com", '"eve"@example.com', "eve@example.com,x@evil.test",
               "eve@example.com;x@evil.test", "eve(x)@example.com", "eve\\@example.com", "eve@exa\u2028mple.com"]
-    cases = [({"email": "eve@example.com", "name": n}, "name") for n in names]
-    cases += [({"email": e, "name": "Eve"}, "email") for e in emails]
+    cases = [({"email": "eve@example.com", "name": n, "password": PASSWORD}, "name") for n in names]
+    cases += [({"email": e, "name": "Eve", "password": PASSWORD}, "email") for e in emails]
     return cases
 
 
@@ -125,19 +125,20 @@ def test(binary, data_dir, shops):
     check(len(users["long@example.com"]) == 200 and len(users["long@example.com"].encode()) > 300, "long name")
     ids = {}
     for address, name in users.items():
-        ids[address] = expect(shop.post("/api/users", {"email": address, "name": name}), 201, where=name)["id"]
-        check(expect(shop.get("/api/users/" + ids[address]), 200)["name"] == name, "stored name of %s" % address)
+        ids[address] = shop.register(address, name)
+        check(expect(shop.get("/api/users/" + ids[address], as_user=ids[address]), 200)["name"] == name,
+              "stored name of %s" % address)
 
     # -- an order whose confirmation lists products named ".hidden" and non-ASCII --
     zoe = ids["zoe@example.com"]
-    wait_until("cart", lambda: shop.get("/api/carts/" + zoe)[0] == 200)
+    wait_until("cart", lambda: shop.get("/api/carts/" + zoe, as_user=zoe)[0] == 200)
     dot = expect(shop.post("/api/products", {"sku": "DOT-1", "name": ".hidden", "price_cents": 250, "stock": 5}),
                  201)["id"]
     creme = expect(shop.post("/api/products", {"sku": "CREME-1", "name": "Crème brûlée ☕", "price_cents": 400,
                                                 "stock": 5}), 201)["id"]
-    expect(shop.post("/api/carts/%s/items" % zoe, {"product_id": dot, "quantity": 1}), 200)
-    expect(shop.post("/api/carts/%s/items" % zoe, {"product_id": creme, "quantity": 2}), 200)
-    order = expect(shop.post("/api/orders", {"user_id": zoe, "payment_token": "tok_visa"}), 202)["id"]
+    expect(shop.post("/api/carts/%s/items" % zoe, {"product_id": dot, "quantity": 1}, as_user=zoe), 200)
+    expect(shop.post("/api/carts/%s/items" % zoe, {"product_id": creme, "quantity": 2}, as_user=zoe), 200)
+    order = expect(shop.post("/api/orders", {"payment_token": "tok_visa"}, as_user=zoe), 202)["id"]
 
     expected = len(users) + 1
     wait_until("%d e-mails" % expected, lambda: len(outbox_files(data_dir)) == expected)

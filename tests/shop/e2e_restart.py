@@ -28,29 +28,31 @@ def test(binary, data_dir, shops):
         # Users and carts first, so that only the sagas are in flight at the kill.
         batch = []
         for i in range(ORDERS_PER_ROUND):
-            uid = expect(shop.post("/api/users", {"email": "r%d.%d@example.com" % (round_no, i),
-                                                  "name": "R"}), 201)["id"]
+            uid = shop.register("r%d.%d@example.com" % (round_no, i), "R")
             batch.append(uid)
         for uid in batch:
-            wait_until("cart", lambda: shop.get("/api/carts/" + uid)[0] == 200)
-            expect(shop.post("/api/carts/%s/items" % uid, {"product_id": product, "quantity": 2}), 200)
+            wait_until("cart", lambda: shop.get("/api/carts/" + uid, as_user=uid)[0] == 200)
+            expect(shop.post("/api/carts/%s/items" % uid, {"product_id": product, "quantity": 2}, as_user=uid), 200)
         users += batch
         for uid in batch:
-            orders.append(expect(shop.post("/api/orders", {"user_id": uid, "payment_token": "tok_ok"}), 202)["id"])
+            orders.append((uid, expect(shop.post("/api/orders", {"payment_token": "tok_ok"}, as_user=uid), 202)["id"]))
         shop.kill()  # right after the last 202
         confirmed = count_events(data_dir, "OrderConfirmed")
         committed = count_events(data_dir, "InventoryCommitted")
         print("round %d: killed with %d/%d orders confirmed, %d committed" %
               (round_no, confirmed, len(orders), committed))
+        tokens = shop.tokens
         shop = Shop(binary, data_dir).start()
+        shop.tokens = tokens  # sessions live in the store: they survive the kill
         shops.append(shop)
         if committed < len(orders):
             interrupted = True
             break
     check(interrupted, "every kill came after the sagas had finished; nothing was interrupted")
 
-    for oid in orders:
-        wait_until("order %s confirmed" % oid, lambda: shop.get("/api/orders/" + oid)[1]["status"] == "confirmed")
+    for uid, oid in orders:
+        wait_until("order %s confirmed" % oid,
+                   lambda: shop.get("/api/orders/" + oid, as_user=uid)[1]["status"] == "confirmed")
     wait_until("stock committed", lambda: shop.get("/api/products/" + product)[1]["stock_reserved"] == 0)
     p = shop.get("/api/products/" + product)[1]
     check(p["stock_available"] == 1000 - 2 * len(orders), "stock: %r" % p)

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 
-from shoplib import Shop, check, expect, run, wait_until
+from shoplib import PASSWORD, Shop, check, expect, run, wait_until
 
 TOKEN = "t0ken-for-the-security-test"
 SAMPLE = {"stream": "order-01a2a2a2-0000-7000-8000-00000000dead", "name": "no.such.handler", "id": "987654321",
@@ -164,7 +164,7 @@ def depth_matrix(shop, port):
 
 
 def forgery(shop, port):
-    user = {"email": "forge@example.com", "name": "F"}
+    user = {"email": "forge@example.com", "name": "F", "password": PASSWORD}
     text = json.dumps(user)
     # A cross-site form or text/plain post needs no preflight: refuse anything but JSON.
     for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None,
@@ -187,18 +187,18 @@ def forgery(shop, port):
                                          "Connection: close\r\n\r\n").encode())
     check(status == 400, "two Host headers: %d" % status)
     # A foreign Origin on a state-changing request (a page on evil.test posting to us).
-    for method, path, body in (("POST", "/api/users", json.dumps({"email": "o@example.com", "name": "O"})),
+    for method, path, body in (("POST", "/api/users", json.dumps({"email": "o@example.com", "name": "O", "password": PASSWORD})),
                                ("POST", "/admin/dead-letters/1/redrive", None),
                                ("DELETE", "/admin/dead-letters/1", None)):
         status, headers, _, _ = http(port, method, path, body=body,
                                      headers={"Origin": "http://evil.test", "Authorization": "Bearer " + TOKEN})
         check(status == 403, "%s %s from a foreign Origin: %d" % (method, path, status))
         check("access-control-allow-origin" not in headers, "CORS header sent to a foreign origin")
-    status, _, _, _ = http(port, "POST", "/api/users", body=json.dumps({"email": "n@example.com", "name": "N"}),
+    status, _, _, _ = http(port, "POST", "/api/users", body=json.dumps({"email": "n@example.com", "name": "N", "password": PASSWORD}),
                            headers={"Origin": "null"})
     check(status == 403, "Origin null: %d" % status)
     # Same origin (a page served from this host) is served.
-    status, _, _, _ = http(port, "POST", "/api/users", body=json.dumps({"email": "same@example.com", "name": "S"}),
+    status, _, _, _ = http(port, "POST", "/api/users", body=json.dumps({"email": "same@example.com", "name": "S", "password": PASSWORD}),
                            headers={"Origin": "http://127.0.0.1:%d" % port})
     check(status == 201, "same-origin POST: %d" % status)
     # CORS is off: a preflight from anywhere is refused.
@@ -220,19 +220,19 @@ def cors_when_configured(binary, data_dir, shops):
     check(status == 204 and headers.get("access-control-allow-origin") == "https://app.example.test",
           "preflight from a configured origin: %d %r" % (status, headers))
     status, headers, _, _ = http(port, "POST", "/api/users", host="shop.example.test",
-                                 body=json.dumps({"email": "c@example.com", "name": "C"}),
+                                 body=json.dumps({"email": "c@example.com", "name": "C", "password": PASSWORD}),
                                  headers={"Origin": "https://app.example.test"})
     check(status == 201 and headers.get("access-control-allow-origin") == "https://app.example.test",
           "POST from a configured origin: %d %r" % (status, headers))
     status, _, _, _ = http(port, "POST", "/api/users", host="shop.example.test",
-                           body=json.dumps({"email": "d@example.com", "name": "D"}),
+                           body=json.dumps({"email": "d@example.com", "name": "D", "password": PASSWORD}),
                            headers={"Origin": "https://other.example.test"})
     check(status == 403, "POST from an unlisted origin: %d" % status)
     shop.stop()
 
 
 def framing_and_logs(shop, port):
-    body = b'{"email":"cl@example.com","name":"CL"}'
+    body = b'{"email":"cl@example.com","name":"CL","password":"%s"}' % PASSWORD.encode()
     req = (b"POST /api/users HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
            b"Content-Length: %d\r\nContent-Length: 5\r\n\r\n" % len(body)) + body
     status, headers, _, closed = raw_request(port, req)

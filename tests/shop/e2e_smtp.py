@@ -52,7 +52,7 @@ def test(binary, data_dir, shops):
     shops.append(shop)
 
     emails = ["s1@example.com", "s2@example.com"]
-    users = [expect(shop.post("/api/users", {"email": e, "name": "S"}), 201)["id"] for e in emails]
+    users = [shop.register(e, "S") for e in emails]
 
     def letters():
         s, body = shop.get("/admin/dead-letters?handler=" + HANDLER)
@@ -63,7 +63,7 @@ def test(binary, data_dir, shops):
               "dead letter: %r" % d)
     # The other handlers of the same event were not held up.
     for u in users:
-        wait_until("cart", lambda: shop.get("/api/carts/" + u)[0] == 200)
+        wait_until("cart", lambda: shop.get("/api/carts/" + u, as_user=u)[0] == 200)
     check(received(inbox) == [], "nothing can have been delivered yet")
 
     sink = subprocess.Popen([python, os.path.join(os.path.dirname(os.path.abspath(__file__)), "smtp_sink.py"),
@@ -82,7 +82,7 @@ def test(binary, data_dir, shops):
         for d in dead:
             expect(shop.post("/admin/dead-letters/%d/redrive" % d["id"]), 404, "not_found", "second redrive")
         # New registrations go straight through now.
-        expect(shop.post("/api/users", {"email": "s3@example.com", "name": "S"}), 201)
+        shop.register("s3@example.com", "S")
         wait_until("third e-mail", lambda: len(received(inbox)) == 3)
 
         # The order confirmation lists each product at the start of a line.
@@ -90,9 +90,10 @@ def test(binary, data_dir, shops):
                                                  "stock": 3}), 201)["id"]
         dots = expect(shop.post("/api/products", {"sku": "DOT-2", "name": "..", "price_cents": 100,
                                                   "stock": 3}), 201)["id"]
-        expect(shop.post("/api/carts/%s/items" % users[0], {"product_id": dot, "quantity": 1}), 200)
-        expect(shop.post("/api/carts/%s/items" % users[0], {"product_id": dots, "quantity": 1}), 200)
-        order = expect(shop.post("/api/orders", {"user_id": users[0], "payment_token": "tok_visa"}), 202)["id"]
+        expect(shop.post("/api/carts/%s/items" % users[0], {"product_id": dot, "quantity": 1}, as_user=users[0]), 200)
+        expect(shop.post("/api/carts/%s/items" % users[0], {"product_id": dots, "quantity": 1}, as_user=users[0]),
+               200)
+        order = expect(shop.post("/api/orders", {"payment_token": "tok_visa"}, as_user=users[0]), 202)["id"]
         wait_until("order confirmation", lambda: len(received(inbox)) == 4)
         confirmation = [m for m in received_raw(inbox) if ("Subject: Your order %s" % order).encode() in m]
         check(len(confirmation) == 1, "confirmations: %d" % len(confirmation))

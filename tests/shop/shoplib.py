@@ -12,6 +12,8 @@ import urllib.error
 import urllib.request
 
 DEFAULT_TIMEOUT = 30.0
+# Passes the registration rules (10+ characters, 5+ different, not common, not the e-mail's name).
+PASSWORD = "correct horse battery staple"
 
 
 class Shop:
@@ -22,6 +24,9 @@ class Shop:
         self.extra_args = list(extra_args)
         self.proc = None
         self.url = None
+        # user id -> bearer token of its latest sign-in through register() or sign_in(); kept across
+        # restarts, as a client would keep it (sessions live in the store).
+        self.tokens = {}
         self.log_path = os.path.join(data_dir, "shop.log")
 
     def start(self):
@@ -68,10 +73,15 @@ class Shop:
                 raise AssertionError("herald_shop did not stop on SIGTERM")
         return self.proc.returncode if self.proc else None
 
-    def request(self, method, path, body=None, raw=None, headers=None):
-        """Returns (status, parsed JSON body or None)."""
+    def request(self, method, path, body=None, raw=None, headers=None, as_user=None, token=None):
+        """Returns (status, parsed JSON body or None). as_user: send the bearer token of that user
+        id (from register/sign_in); token: send this bearer token."""
         data = None
         hdrs = {"Content-Type": "application/json"}
+        if as_user is not None:
+            token = self.tokens[as_user]
+        if token is not None:
+            hdrs["Authorization"] = "Bearer " + token
         hdrs.update(headers or {})
         if raw is not None:
             data = raw if isinstance(raw, bytes) else raw.encode()
@@ -91,14 +101,30 @@ class Shop:
             parsed = payload.decode(errors="replace")
         return status, parsed
 
-    def get(self, path):
-        return self.request("GET", path)
+    def get(self, path, as_user=None, token=None):
+        return self.request("GET", path, as_user=as_user, token=token)
 
-    def post(self, path, body=None, raw=None):
-        return self.request("POST", path, body=body, raw=raw)
+    def post(self, path, body=None, raw=None, as_user=None, token=None):
+        return self.request("POST", path, body=body, raw=raw, as_user=as_user, token=token)
 
-    def delete(self, path):
-        return self.request("DELETE", path)
+    def delete(self, path, as_user=None, token=None):
+        return self.request("DELETE", path, as_user=as_user, token=token)
+
+    def sign_in(self, email, password=PASSWORD):
+        """POST /api/sessions; returns (user id, token) and remembers the token for as_user."""
+        body = expect(self.post("/api/sessions", {"email": email, "password": password}), 201, where="sign in " + email)
+        check(body["token_type"] == "Bearer" and len(body["token"]) == 64, "session: %r" % body)
+        self.tokens[body["user_id"]] = body["token"]
+        return body["user_id"], body["token"]
+
+    def register(self, email, name="Test User", password=PASSWORD):
+        """POST /api/users with a password, then sign in; returns the user id (its token is in
+        self.tokens)."""
+        uid = expect(self.post("/api/users", {"email": email, "name": name, "password": password}), 201,
+                     where="register " + email)["id"]
+        signed_in, _ = self.sign_in(email, password)
+        check(signed_in == uid, "signed in as %s, registered %s" % (signed_in, uid))
+        return uid
 
 
 def wait_until(what, fn, timeout=DEFAULT_TIMEOUT, interval=0.05):

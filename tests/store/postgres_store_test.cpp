@@ -453,6 +453,12 @@ TEST_F(PostgresStoreTest, UrlHidesThePassword) {
   EXPECT_EQ(store.status().message().find("s3cret"), std::string::npos) << store.status().message();
   EXPECT_EQ(pg::redact_url("postgresql://alice:s3cret@db:5432/x?sslmode=require&password=p"),
             "postgresql://alice@db:5432/x?sslmode=require");
+  // Found by fuzz/fuzz_store_url: libpq ends the user info at the '@', not at a '?' before it, and
+  // percent-decodes parameter names.
+  EXPECT_EQ(pg::redact_url("postgres://user:pw?x@host/db"), "postgres://user@host/db");
+  EXPECT_EQ(pg::redact_url("postgres://host/db?pass%77ord=leak&sslmode=disable"), "postgres://host/db?sslmode=disable");
+  EXPECT_EQ(pg::redact_url("postgres://host/db?pass%7=leak"), "postgres://host/db");
+  EXPECT_EQ(pg::redact_url("postgres://u@host/db?a=b@c"), "postgres://u@host/db?a=b@c");
 }
 
 // Losing the server (here: our backends terminated and logins refused) gives unavailable, and the

@@ -8,6 +8,14 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "store/sqlite/sqlite_connection.h"
+#include "store/sqlite/sqlite_schema.h"
+#ifdef HERALD_TEST_POSTGRES
+#include "postgres_test_util.h"
+#include "store/postgres/pg_schema.h"
+#include "store/postgres/pg_support.h"
+#endif
+
 namespace herald::testing {
 namespace {
 
@@ -43,12 +51,38 @@ TempRoot& temp_root() {
   return root;
 }
 
+// An empty SQLite database at the previous released schema (kSchemaVersion - 1), as that
+// release left it: the contract suite then runs on what opening it migrated.
+std::string previous_schema_sqlite_url() {
+  const std::string path = (temp_root().fresh_dir() / "events.db").string();
+  auto conn = detail::sqlite::Connection::open(path, /*create=*/true);
+  if (!conn) throw std::runtime_error("sqlite-upgraded: " + conn.status().to_string());
+  if (Status s = detail::sqlite::migrate(*conn, detail::sqlite::kSchemaVersion - 1); !s) {
+    throw std::runtime_error("sqlite-upgraded: " + s.to_string());
+  }
+  return "sqlite://" + path;
+}
+
+#ifdef HERALD_TEST_POSTGRES
+// The same for PostgreSQL: a fresh schema migrated to kSchemaVersion - 1 only.
+std::string previous_schema_postgres_url() {
+  const std::string url = fresh_postgres_url();
+  auto conn = detail::pg::connect(url);
+  if (!conn) throw std::runtime_error("postgres-upgraded: " + conn.status().to_string());
+  if (Status s = detail::pg::migrate(conn->get(), detail::pg::kSchemaVersion - 1); !s) {
+    throw std::runtime_error("postgres-upgraded: " + s.to_string());
+  }
+  return url;
+}
+#endif
+
 std::vector<Backend> make_backends() {
   std::vector<Backend> list;
   list.push_back({"memory", false, [] { return std::string("memory:"); }, nullptr});
   list.push_back({"sqlite", true, [] {
                     return "sqlite://" + (temp_root().fresh_dir() / "events.db").string();
                   }, nullptr});
+  list.push_back({"sqlite_upgraded", true, previous_schema_sqlite_url, nullptr});
   // Two databases in one directory: the URL names the log's; the process state is beside it.
   list.push_back({"combined", true,
                   [] { return "sqlite://" + (temp_root().fresh_dir() / "events.db").string(); },
@@ -64,6 +98,7 @@ std::vector<Backend> make_backends() {
 #ifdef HERALD_TEST_POSTGRES
   if (const char* url = std::getenv("HERALD_TEST_POSTGRES_URL"); url != nullptr && *url != '\0') {
     list.push_back({"postgres", true, [] { return fresh_postgres_url(); }, nullptr});
+    list.push_back({"postgres_upgraded", true, previous_schema_postgres_url, nullptr});
   }
 #endif
   return list;

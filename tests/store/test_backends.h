@@ -28,8 +28,9 @@ Result<std::unique_ptr<EventStore>> open_backend(const Backend& backend, const s
 // Test output names the backend instead of dumping its bytes.
 inline void PrintTo(const Backend& backend, std::ostream* os) { *os << backend.name; }
 
-// memory, sqlite and "combined" (the log of one SQLite database paired by combine_stores with
-// the process state of another) always; postgres when the suite is built with HERALD_TEST_POSTGRES=ON and
+// memory, sqlite, sqlite_upgraded (a database created at the previous released schema and
+// migrated by opening it) and "combined" (the log of one SQLite database paired by combine_stores
+// with the process state of another) always; postgres and postgres_upgraded when the suite is built with HERALD_TEST_POSTGRES=ON and
 // the environment variable HERALD_TEST_POSTGRES_URL is set at run time.
 const std::vector<Backend>& backends();
 

@@ -110,6 +110,56 @@ TEST(RouterTest, AdminRoutesNeedAdminAndCannotBeRegisteredPublic) {
   EXPECT_EQ(router.dispatch(bad).status, 400);
 }
 
+TEST(RouterTest, UserRoutesAreDecidedByTheAuthenticatorOnTheMatchedRoute) {
+  Router router;
+  ASSERT_TRUE(router.get("/mine/{id}", [](const Request& req) {
+    return Response::ok({{"principal", req.principal}, {"id", req.param("id")}});
+  }, herald::http::Access::user));
+  ASSERT_TRUE(router.get("/open", [](const Request& req) { return Response::ok({{"principal", req.principal}}); }));
+  // No authenticator installed: user routes are closed, not open.
+  auto early = make(Method::get, "/mine/1");
+  EXPECT_EQ(router.dispatch(early).status, 401);
+  int calls = 0;
+  ASSERT_TRUE(router.set_authenticator([&calls](const Request& req) -> herald::Result<std::optional<std::string>> {
+    ++calls;
+    auto auth = req.header("authorization");
+    if (!auth) return std::optional<std::string>{};
+    if (*auth == "Bearer down") return herald::Status::unavailable("session store down");
+    if (*auth == "Bearer ann") return std::optional<std::string>("user-ann");
+    return std::optional<std::string>{};
+  }));
+  EXPECT_EQ(router.set_authenticator([](const Request&) { return herald::Result<std::optional<std::string>>(
+                                         std::optional<std::string>{}); }).code(),
+            StatusCode::already_exists);
+  auto none = make(Method::get, "/mine/1");
+  auto r401 = router.dispatch(none);
+  EXPECT_EQ(r401.status, 401);
+  EXPECT_EQ(r401.headers["WWW-Authenticate"], "Bearer");
+  auto down = make(Method::get, "/mine/1");
+  down.headers["authorization"] = "Bearer down";
+  EXPECT_EQ(router.dispatch(down).status, 503);
+  // The admin flag is no principal.
+  auto admin = make(Method::get, "/mine/1");
+  admin.is_admin = true;
+  EXPECT_EQ(router.dispatch(admin).status, 401);
+  auto ann = make(Method::get, "//x/../mine/./7");
+  ann.headers["authorization"] = "Bearer ann";
+  ann.principal = "forged-by-the-caller";
+  auto ok = router.dispatch(ann);
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(body_of(ok), (json{{"principal", "user-ann"}, {"id", "7"}}));
+  // A public route never asks, and never shows a principal the caller set.
+  const int before = calls;
+  auto open = make(Method::get, "/open");
+  open.headers["authorization"] = "Bearer ann";
+  open.principal = "forged";
+  EXPECT_EQ(body_of(router.dispatch(open))["principal"], "");
+  EXPECT_EQ(calls, before);
+  auto routes = router.routes();
+  ASSERT_EQ(routes.size(), 2u);
+  EXPECT_EQ(routes[0].access, herald::http::Access::user);
+}
+
 TEST(RouterTest, ExceptionBecomes500) {
   Router router;
   ASSERT_TRUE(router.get("/boom", [](const Request&) -> Response { throw std::runtime_error("kaput"); }));

@@ -130,9 +130,11 @@ class CartsModule final : public herald::Module {
 
   Status register_routes(http::Router& router, herald::ModuleContext& ctx) override {
     herald::EventStore* store = &ctx.store();
+    // Access::user: only the signed-in user's own cart; another user's answers 404 like a missing one.
     HERALD_RETURN_IF_ERROR(router.get("/api/carts/{user_id}", [store](const http::Request& req) {
       const std::string& user_id = req.param("user_id");
       if (Status s = check_id("user id", user_id); !s) return error_response(s);
+      if (Status s = check_own("cart of user", user_id, req); !s) return error_response(s);
       auto doc = read_document(*store, kCartsCollection, user_id);
       if (!doc) {
         if (doc.status().code() == herald::StatusCode::not_found) {
@@ -141,10 +143,11 @@ class CartsModule final : public herald::Module {
         return error_response(doc.status());
       }
       return http::Response::ok(view_json(*doc));
-    }));
+    }, http::Access::user));
     HERALD_RETURN_IF_ERROR(router.post("/api/carts/{user_id}/items", [store](const http::Request& req) {
       const std::string& user_id = req.param("user_id");
       if (Status s = check_id("user id", user_id); !s) return error_response(s);
+      if (Status s = check_own("cart of user", user_id, req); !s) return error_response(s);
       auto body = req.json_object();
       if (!body) return error_response(body.status());
       auto product_id = http::get_string(*body, "product_id");
@@ -158,17 +161,18 @@ class CartsModule final : public herald::Module {
           user_id, [&](Cart& c) { return c.add_item(*product_id, *quantity); }, request_metadata(req));
       if (!cart) return error_response(cart.status());
       return http::Response::ok(cart->to_json());
-    }));
+    }, http::Access::user));
     return router.del("/api/carts/{user_id}/items/{product_id}", [store](const http::Request& req) {
       const std::string& user_id = req.param("user_id");
       const std::string& product_id = req.param("product_id");
       if (Status s = check_id("user id", user_id); !s) return error_response(s);
+      if (Status s = check_own("cart of user", user_id, req); !s) return error_response(s);
       if (Status s = check_id("product id", product_id); !s) return error_response(s);
       auto cart = cart_repository(*store).execute(
           user_id, [&](Cart& c) { return c.remove_item(product_id); }, request_metadata(req));
       if (!cart) return error_response(cart.status());
       return http::Response::ok(cart->to_json());
-    });
+    }, http::Access::user);
   }
 };
 

@@ -100,6 +100,13 @@ herald::Status check_id(std::string_view what, std::string_view id) {
   return {};
 }
 
+herald::Status check_own(std::string_view what, std::string_view owner_id, const herald::http::Request& request,
+                         std::string_view shown_id) {
+  if (!request.principal.empty() && owner_id == request.principal) return {};
+  return herald::Status::not_found(std::string(what) + " " + std::string(shown_id.empty() ? owner_id : shown_id) +
+                                   " not found");
+}
+
 herald::HandlerOptions parallel_lanes(const herald::HandlerOptions& defaults, int lanes) {
   herald::HandlerOptions o = defaults;
   o.lanes = std::max(o.lanes, lanes);

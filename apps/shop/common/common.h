@@ -65,4 +65,10 @@ inline herald::http::Response error_response(const herald::Status& s) {
 // would be honest too; invalid_argument tells the client its input is malformed).
 herald::Status check_id(std::string_view what, std::string_view id);
 
+// For Access::user routes: ok when `owner_id` is the signed-in user (request.principal), else
+// not_found "<what> <id> not found", exactly as for an id that does not exist, so another user's
+// ids cannot be probed.
+herald::Status check_own(std::string_view what, std::string_view owner_id, const herald::http::Request& request,
+                         std::string_view shown_id = {});
+
 }  // namespace shop

@@ -197,14 +197,7 @@ class NotificationsModule final : public herald::Module {
   std::string name() const override { return "notifications"; }
 
   Status register_handlers(herald::HandlerRegistrar& r, herald::ModuleContext& ctx) override {
-    if (!mailer_) {
-      const auto& cfg = ctx.config();
-      if (!cfg.smtp_url.empty()) {
-        mailer_ = std::make_shared<SmtpMailer>(cfg.smtp_url);
-      } else {
-        mailer_ = std::make_shared<OutboxMailer>(std::filesystem::path(cfg.data_dir) / "outbox");
-      }
-    }
+    if (!mailer_) mailer_ = default_mailer(ctx.config());
     HERALD_RETURN_IF_ERROR(r.add(make_welcome_handler(mailer_), parallel_lanes(r.defaults(), 8)));
     return r.add(make_order_confirmation_handler(mailer_));
   }
@@ -232,6 +225,11 @@ class NotificationsModule final : public herald::Module {
 };
 
 }  // namespace
+
+std::shared_ptr<Mailer> default_mailer(const herald::SystemConfig& config) {
+  if (!config.smtp_url.empty()) return std::make_shared<SmtpMailer>(config.smtp_url);
+  return std::make_shared<OutboxMailer>(std::filesystem::path(config.data_dir) / "outbox");
+}
 
 std::shared_ptr<herald::EventHandler> make_welcome_handler(std::shared_ptr<Mailer> mailer) {
   return std::make_shared<SendWelcomeEmail>(std::move(mailer));

@@ -70,8 +70,10 @@ inline constexpr std::string_view kFromName = "Herald Shop";
 std::shared_ptr<herald::EventHandler> make_welcome_handler(std::shared_ptr<Mailer> mailer);
 std::shared_ptr<herald::EventHandler> make_order_confirmation_handler(std::shared_ptr<Mailer> mailer);
 
-// Uses `mailer` when given; otherwise SMTP when the config has smtp_url, else an outbox in
-// <data_dir>/outbox.
+// The mailer the config selects: SMTP when it has smtp_url, else an outbox in <data_dir>/outbox.
+std::shared_ptr<Mailer> default_mailer(const herald::SystemConfig& config);
+
+// Uses `mailer` when given; otherwise default_mailer(config).
 std::unique_ptr<herald::Module> make_module(std::shared_ptr<Mailer> mailer = nullptr);
 
 }  // namespace shop::notifications

@@ -1,5 +1,7 @@
 #include "orders/orders.h"
 
+#include <algorithm>
+
 #include "catalog/catalog.h"
 #include "common/common.h"
 #include "common/paging.h"
@@ -89,13 +91,47 @@ Status append_order(herald::EventStore& store, const carts::CartCheckedOut& c, c
 
 }  // namespace
 
+namespace {
+
+// One page of `user_id`'s orders through their index document: the order ids after the cursor,
+// then each order's document. Costs the page, not the whole orders view.
+Status user_orders_page(herald::StoreTransaction& tx, const PageRequest& request, const std::string& user_id,
+                        nlohmann::json& out) {
+  std::vector<std::string> ids;
+  auto index = tx.get_document(kOrdersByUserCollection, user_id);
+  if (index) {
+    auto doc = nlohmann::json::parse(*index, nullptr, false);
+    if (doc.is_discarded() || !doc.contains("orders") || !doc["orders"].is_array()) {
+      return Status::corruption("orders index of user " + user_id + " is malformed");
+    }
+    ids = doc["orders"].get<std::vector<std::string>>();
+  } else if (index.status().code() != herald::StatusCode::not_found) {
+    return index.status();
+  }
+  auto it = request.after.empty() ? ids.begin() : std::upper_bound(ids.begin(), ids.end(), request.after);
+  nlohmann::json orders = nlohmann::json::array();
+  std::string last;
+  for (; it != ids.end() && orders.size() < request.limit; ++it) {
+    auto text = tx.get_document(kOrdersCollection, *it);
+    if (!text) return text.status();
+    auto order = nlohmann::json::parse(*text, nullptr, false);
+    if (order.is_discarded()) return Status::corruption("order " + *it + " is not JSON");
+    orders.push_back(std::move(order));
+    last = *it;
+  }
+  const bool more = it != ids.end();
+  out = {{"orders", std::move(orders)}, {"next", more ? nlohmann::json(last) : nlohmann::json()}};
+  return {};
+}
+
+}  // namespace
+
 herald::Result<nlohmann::json> list_orders(herald::EventStore& store, const PageRequest& request,
                                            const std::string& user_id) {
   nlohmann::json out;
   Status s = store.transact([&](herald::StoreTransaction& tx) -> Status {
-    std::function<bool(const nlohmann::json&)> keep;
-    if (!user_id.empty()) keep = [&](const nlohmann::json& d) { return d.value("user_id", "") == user_id; };
-    auto page = read_page(tx, kOrdersCollection, request, keep);
+    if (!user_id.empty()) return user_orders_page(tx, request, user_id, out);
+    auto page = read_page(tx, kOrdersCollection, request);
     if (!page) return page.status();
     nlohmann::json orders = nlohmann::json::array();
     for (auto& item : page->items) orders.push_back(std::move(item.doc));
@@ -209,7 +245,15 @@ class OrdersView final : public herald::BaseEventHandler<OrderCreated, OrderConf
       nlohmann::json doc = {{"id", e.order_id},     {"user_id", e.user_id}, {"status", "pending"},
                             {"reason", ""},         {"items", e.items},     {"total_cents", e.total_cents},
                             {"created_at", herald::format_rfc3339(raw.recorded_at)}};
-      return tx.put_document(kOrdersCollection, e.order_id, doc.dump());
+      HERALD_RETURN_IF_ERROR(tx.put_document(kOrdersCollection, e.order_id, doc.dump()));
+      // The user's index, kept in id order (UUIDv7: creation order) so pages can start after a cursor.
+      return update_document(tx, kOrdersByUserCollection, e.user_id, {{"orders", nlohmann::json::array()}},
+                             [&](nlohmann::json& index) {
+                               auto& ids = index["orders"];
+                               if (!ids.is_array()) ids = nlohmann::json::array();
+                               auto pos = std::lower_bound(ids.begin(), ids.end(), nlohmann::json(e.order_id));
+                               if (pos == ids.end() || *pos != e.order_id) ids.insert(pos, e.order_id);
+                             });
     });
   }
   Status on(const OrderConfirmed& e, const RecordedEvent& raw, herald::HandlerContext& ctx) override {
@@ -243,38 +287,48 @@ class OrdersModule final : public herald::Module {
 
   Status register_routes(http::Router& router, herald::ModuleContext& ctx) override {
     herald::EventStore* store = &ctx.store();
+    // Access::user, all three: the signed-in user's orders only. Another user's order, or a user
+    // id that is not the caller's, answers 404 exactly as one that does not exist.
     HERALD_RETURN_IF_ERROR(router.post("/api/orders", [store](const http::Request& req) {
       auto body = req.json_object();
       if (!body) return error_response(body.status());
-      auto user_id = http::get_string(*body, "user_id");
+      auto user_id = http::get_optional_string(*body, "user_id");
       if (!user_id) return error_response(user_id.status());
+      if (*user_id) {
+        if (Status s = check_id("user id", **user_id); !s) return error_response(s);
+        if (Status s = check_own("user", **user_id, req); !s) return error_response(s);
+      }
       auto token = http::get_string(*body, "payment_token");
       if (!token) return error_response(token.status());
-      auto id = place_order(*store, *user_id, *token, request_metadata(req));
+      auto id = place_order(*store, req.principal, *token, request_metadata(req));
       if (!id) return error_response(id.status());
       return http::Response::accepted({{"id", *id}, {"status", "pending"}});
-    }));
-    // From the read model: the orders of one user (?user_id=) or all, oldest first (order ids are
-    // UUIDv7, so key order is creation order), a page at a time.
+    }, http::Access::user));
+    // From the read model through the user's index: the caller's orders, oldest first (order ids
+    // are UUIDv7, so id order is creation order), a page at a time.
     HERALD_RETURN_IF_ERROR(router.get("/api/orders", [store](const http::Request& req) {
-      auto user_id = req.query_param("user_id");
-      if (user_id) {
+      if (auto user_id = req.query_param("user_id")) {
         if (Status s = check_id("user id", *user_id); !s) return error_response(s);
+        if (Status s = check_own("user", *user_id, req); !s) return error_response(s);
       }
       auto page = parse_page_request(req);
       if (!page) return error_response(page.status());
-      auto orders = list_orders(*store, *page, user_id ? *user_id : std::string());
+      auto orders = list_orders(*store, *page, req.principal);
       if (!orders) return error_response(orders.status());
       return http::Response::ok(*orders);
-    }));
+    }, http::Access::user));
     // One order, from its stream: always current.
     return router.get("/api/orders/{id}", [store](const http::Request& req) {
       const std::string& id = req.param("id");
       if (Status s = check_id("order id", id); !s) return error_response(s);
       auto order = order_repository(*store).get(id);
-      if (!order) return error_response(order.status());
+      if (!order) {
+        if (order.status().code() != herald::StatusCode::not_found) return error_response(order.status());
+        return error_response(Status::not_found("order " + id + " not found"));
+      }
+      if (Status s = check_own("order", order->user_id, req, id); !s) return error_response(s);
       return http::Response::ok(order->to_json());
-    });
+    }, http::Access::user);
   }
 };
 

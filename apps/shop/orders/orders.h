@@ -84,10 +84,12 @@ std::shared_ptr<herald::EventHandler> make_saga();                       // "ord
 std::shared_ptr<herald::EventHandler> make_place_from_checkout_handler(); // "orders.place_from_checkout"
 std::shared_ptr<herald::EventHandler> make_orders_view_handler();         // "orders.view"
 inline constexpr std::string_view kOrdersCollection = "orders";
+// Per user: {"orders": [order ids in id order]}, written by "orders.view" with each order.
+inline constexpr std::string_view kOrdersByUserCollection = "orders_by_user";
 
 // One page of the orders view, in one transaction: {"orders": [...], "next": cursor or null}; only
-// the orders of `user_id` when it is not empty (the page then holds up to page.limit matches, and
-// the scan goes on past non-matching orders until it has them or the view ends).
+// the orders of `user_id` when it is not empty, read through its kOrdersByUserCollection index
+// (the cost is the page's, never a scan of every order).
 herald::Result<nlohmann::json> list_orders(herald::EventStore& store, const PageRequest& page,
                                            const std::string& user_id = {});
 

@@ -54,12 +54,24 @@ Status complete_registration(herald::EventStore& store, const EmailClaimed& clai
 
 }  // namespace
 
-herald::Result<std::string> register_user(herald::EventStore& store, std::string_view email,
-                                          std::string_view name, const herald::EventMetadata& metadata) {
+herald::Result<std::string> check_registration(std::string_view email, std::string_view name) {
   auto normalized = normalize_email(email);
   if (!normalized) return normalized.status();
   HERALD_RETURN_IF_ERROR(check_name(name));
-  const std::string user_id = herald::new_uuid_v7();
+  return normalized;
+}
+
+herald::Result<std::string> register_user(herald::EventStore& store, std::string_view email,
+                                          std::string_view name, const herald::EventMetadata& metadata) {
+  return register_user_with_id(store, herald::new_uuid_v7(), email, name, metadata);
+}
+
+herald::Result<std::string> register_user_with_id(herald::EventStore& store, const std::string& user_id,
+                                                  std::string_view email, std::string_view name,
+                                                  const herald::EventMetadata& metadata) {
+  HERALD_RETURN_IF_ERROR(check_id("user id", user_id));
+  auto normalized = check_registration(email, name);
+  if (!normalized) return normalized.status();
   herald::EventData claim = herald::to_event(EmailClaimed{*normalized, user_id, std::string(name)}, metadata);
   claim.metadata.extra["schema"] = "1";
   auto claimed = store.append("email-" + *normalized, herald::ExpectedVersion::no_stream(), {claim});
@@ -93,24 +105,14 @@ class UsersModule final : public herald::Module {
 
   Status register_routes(http::Router& router, herald::ModuleContext& ctx) override {
     herald::EventStore* store = &ctx.store();
-    HERALD_RETURN_IF_ERROR(router.post("/api/users", [store](const http::Request& req) {
-      auto body = req.json_object();
-      if (!body) return error_response(body.status());
-      auto email = http::get_string(*body, "email");
-      if (!email) return error_response(email.status());
-      auto name = http::get_string(*body, "name");
-      if (!name) return error_response(name.status());
-      auto id = register_user(*store, *email, *name, request_metadata(req));
-      if (!id) return error_response(id.status());
-      return http::Response::created({{"id", *id}});
-    }));
     return router.get("/api/users/{id}", [store](const http::Request& req) {
       const std::string& id = req.param("id");
       if (Status s = check_id("user id", id); !s) return error_response(s);
+      if (Status s = check_own("user", id, req); !s) return error_response(s);
       auto user = user_repository(*store).get(id);
       if (!user) return error_response(user.status());
       return http::Response::ok(user->to_json());
-    });
+    }, http::Access::user);
   }
 };
 

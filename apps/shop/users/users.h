@@ -55,10 +55,20 @@ inline herald::Repository<User> user_repository(herald::EventStore& store) {
 // address is taken; store errors.
 herald::Result<std::string> register_user(herald::EventStore& store, std::string_view email,
                                           std::string_view name, const herald::EventMetadata& metadata);
+// As register_user, with the id chosen by the caller (shop/auth writes the credentials under it
+// first). `user_id` must be fresh (a new UUIDv7).
+herald::Result<std::string> register_user_with_id(herald::EventStore& store, const std::string& user_id,
+                                                  std::string_view email, std::string_view name,
+                                                  const herald::EventMetadata& metadata);
+// The checks register_user makes before writing: the normalised address, or invalid_argument for
+// a malformed address or name.
+herald::Result<std::string> check_registration(std::string_view email, std::string_view name);
 
 // "users.complete_registration": writes the UserRegistered a claim implies, when missing.
 std::shared_ptr<herald::EventHandler> make_complete_registration_handler();
 
+// GET /api/users/{id} (Access::user: the signed-in user's own record only, another id is 404).
+// Registration (POST /api/users, with a password) is shop/auth's route.
 std::unique_ptr<herald::Module> make_module();
 
 }  // namespace shop::users

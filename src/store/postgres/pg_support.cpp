@@ -1,5 +1,6 @@
 #include "store/postgres/pg_support.h"
 
+#include <cctype>
 #include <charconv>
 
 namespace herald::detail::pg {
@@ -216,14 +217,39 @@ Result<Conn> connect(const std::string& conninfo) {
   return conn;
 }
 
+namespace {
+
+// Whether a query parameter "key=value" sets the password. libpq percent-decodes the key
+// ("pass%77ord=…" is the password); a key that does not decode counts as one, to be safe.
+bool is_password_parameter(std::string_view part) {
+  const std::string_view key = part.substr(0, part.find('='));
+  std::string decoded;
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    if (key[i] != '%') {
+      decoded.push_back(key[i]);
+      continue;
+    }
+    if (i + 2 >= key.size() || !std::isxdigit(static_cast<unsigned char>(key[i + 1])) ||
+        !std::isxdigit(static_cast<unsigned char>(key[i + 2]))) {
+      return true;
+    }
+    decoded.push_back(static_cast<char>(std::stoi(std::string(key.substr(i + 1, 2)), nullptr, 16)));
+    i += 2;
+  }
+  return decoded == "password";
+}
+
+}  // namespace
+
 std::string redact_url(std::string_view url) {
   std::string out(url);
   const auto scheme = out.find("://");
   if (scheme != std::string::npos) {
+    // As libpq reads it: the user info ends at the first '@' before any '/' ('?' does not end it:
+    // "postgres://u:pw?x@host" has the password "pw?x"), the password at that user info's first ':'.
     const auto auth_start = scheme + 3;
-    const auto auth_end = out.find_first_of("/?", auth_start);
-    const auto at = out.rfind('@', auth_end == std::string::npos ? out.size() : auth_end);
-    if (at != std::string::npos && at >= auth_start) {
+    const auto at = out.find_first_of("@/", auth_start);
+    if (at != std::string::npos && out[at] == '@') {
       const auto colon = out.find(':', auth_start);
       if (colon != std::string::npos && colon < at) out.erase(colon, at - colon);
     }
@@ -238,7 +264,7 @@ std::string redact_url(std::string_view url) {
       auto amp = query.find('&', start);
       if (amp == std::string::npos) amp = query.size();
       std::string_view part(query.data() + start, amp - start);
-      if (!part.empty() && !part.starts_with("password=")) {
+      if (!part.empty() && !is_password_parameter(part)) {
         if (!kept.empty()) kept.push_back('&');
         kept.append(part);
       }
