@@ -241,21 +241,31 @@ bool is_password_parameter(std::string_view part) {
 
 }  // namespace
 
-std::string redact_url(std::string_view url) {
+namespace {
+
+// One pass of redact_url: the password of the user info and every password=… (or unreadable)
+// parameter of the query string, both found where libpq finds them.
+std::string redact_once(std::string_view url) {
   std::string out(url);
+  std::size_t query_search_from = 0;
   const auto scheme = out.find("://");
   if (scheme != std::string::npos) {
     // As libpq reads it: the user info ends at the first '@' before any '/' ('?' does not end it:
     // "postgres://u:pw?x@host" has the password "pw?x"), the password at that user info's first ':'.
     const auto auth_start = scheme + 3;
+    query_search_from = auth_start;
     const auto at = out.find_first_of("@/", auth_start);
     if (at != std::string::npos && out[at] == '@') {
       const auto colon = out.find(':', auth_start);
-      if (colon != std::string::npos && colon < at) out.erase(colon, at - colon);
+      if (colon != std::string::npos && colon < at) {
+        out.erase(colon, at - colon);
+        query_search_from = colon + 1;  // just past the '@', which moved to `colon`
+      } else {
+        query_search_from = at + 1;
+      }
     }
   }
-  // password=… in the query string.
-  const auto q = out.find('?');
+  const auto q = out.find('?', query_search_from);
   if (q != std::string::npos) {
     std::string query = out.substr(q + 1);
     std::string kept;
@@ -274,6 +284,20 @@ std::string redact_url(std::string_view url) {
     if (!kept.empty()) out += "?" + kept;
   }
   return out;
+}
+
+}  // namespace
+
+std::string redact_url(std::string_view url) {
+  // Dropping a query parameter can change how the rest parses (a dropped "x=/" was the '/' that
+  // kept a later '@' out of the user info), so redact until nothing changes. Each pass that
+  // changes anything makes the text shorter, so this ends.
+  std::string out = redact_once(url);
+  for (;;) {
+    std::string again = redact_once(out);
+    if (again == out) return out;
+    out = std::move(again);
+  }
 }
 
 Result<Pool::Lease> Pool::acquire() {
