@@ -79,8 +79,8 @@ class EventStoreWrapper : public EventStore {
   }
   Status update_dead_letter(const DeadLetter& entry) override { return state_->update_dead_letter(entry); }
   Status remove_dead_letter(std::int64_t id) override { return state_->remove_dead_letter(id); }
-  Result<LeaseOutcome> try_acquire_lease(std::string_view name, std::string_view owner,
-                                         std::chrono::milliseconds ttl) override {
+  Result<LeaseGrant> try_acquire_lease(std::string_view name, std::string_view owner,
+                                       std::chrono::milliseconds ttl) override {
     return state_->try_acquire_lease(name, owner, ttl);
   }
   Status release_lease(std::string_view name, std::string_view owner) override {

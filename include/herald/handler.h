@@ -63,8 +63,20 @@ class HandlerContext {
   // (unavailable, timeout, …), and then nothing of `work` nor the inbox record is written.
   // `work` runs on the calling thread, inside the store's transaction: it must not call
   // transact() or wait for another thread that writes to the same store.
+  // When the bus runs with leases (BusOptions::use_leases), the transaction first checks that
+  // this lane's lease is still held under the fencing token of this call (see check_lease), so a
+  // paused instance whose lease passed to another one commits nothing: lease_lost, and the bus
+  // stops the lane at once.
   Status exactly_once(const RecordedEvent& event,
                       const std::function<Status(StoreTransaction&)>& work);
+
+  // For effects outside the store (an e-mail, a call to another service): call it immediately
+  // before acting. ok when the dispatcher fenced nothing (no leases) or this call's lease is still
+  // held under the token it was dispatched with; lease_lost when another instance took the lease
+  // meanwhile (return that status: the bus stops the lane, and the new owner handles the event);
+  // the store's error (unavailable, …) otherwise. It narrows the window of a duplicate effect to
+  // the time between this check and the effect; it cannot close it (see docs/distributed.md).
+  Status check_lease() const;
 
  private:
   // Made and readied only by bus::DispatchContext (src/bus/dispatch_context.h).
@@ -80,6 +92,9 @@ class HandlerContext {
   // When set, exactly_once also saves *checkpoint_name_ = checkpoint_position_ in its transaction.
   const std::string* checkpoint_name_ = nullptr;
   std::int64_t checkpoint_position_ = 0;
+  // When set, the lease whose fencing token fence_token_ every fenced write checks.
+  const std::string* fence_lease_ = nullptr;
+  std::int64_t fence_token_ = 0;
 };
 
 // A durable subscriber, shared with the bus by shared_ptr (the bus keeps it until

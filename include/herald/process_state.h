@@ -72,13 +72,42 @@ class StoreTransaction {
                                                        std::string_view after_key,
                                                        std::size_t limit) = 0;
 
-  // Stores a subscription's checkpoint with the rest of the transaction. invalid_argument for an
-  // empty name or a negative position.
+  // Moves a subscription's checkpoint forward to `position` with the rest of the transaction; a
+  // position at or below the stored one leaves it as it is (ok): a checkpoint never moves
+  // backwards by a save, so a late writer cannot undo a newer one. invalid_argument for an empty
+  // name or a negative position.
   virtual Status save_checkpoint(std::string_view subscription, std::int64_t position) = 0;
+  // Sets the checkpoint to `position`, backwards too: for the deliberate rewinds (a replay, a
+  // change of a handler's lane layout). Same errors as save_checkpoint.
+  virtual Status reset_checkpoint(std::string_view subscription, std::int64_t position) = 0;
+
+  // Adds a dead letter with the rest of the transaction: the same answers as
+  // ProcessState::add_dead_letter (the id; already_exists; invalid_argument).
+  virtual Result<std::int64_t> add_dead_letter(const DeadLetter& entry) = 0;
+
+  // The fence of a lease holder's writes: ok when `token` is still the current fencing token of
+  // lease `lease` (no one acquired it since the grant that returned `token`, even if it expired
+  // meanwhile), lease_lost otherwise (also when the lease was never granted). The answer holds
+  // until the transaction ends: an acquisition by another owner waits for this transaction
+  // (PostgreSQL locks the lease row; SQLite and memory run one writer at a time), so everything
+  // this transaction writes after an ok check is ordered before the next owner's grant.
+  // invalid_argument for an empty name.
+  virtual Status check_lease(std::string_view lease, std::int64_t token) = 0;
 };
 
 // Whether try_acquire_lease gave the lease to the caller.
 enum class LeaseOutcome : std::uint8_t { acquired, held_by_another };
+
+// What try_acquire_lease answers.
+struct LeaseGrant {
+  LeaseOutcome outcome = LeaseOutcome::held_by_another;
+  // When acquired: the fencing token of this holding, which the holder passes to
+  // StoreTransaction::check_lease with each write it makes under the lease. A renewal by the
+  // holder of a live lease keeps the token; every other acquisition (a new owner, or the same
+  // owner after the lease expired or was released) gets a token greater than every earlier one
+  // of that lease. 0 when held_by_another.
+  std::int64_t token = 0;
+};
 
 // Process state. Implementations: every backend's store (memory, SQLite, PostgreSQL).
 // Thread-safety: all methods are safe to call concurrently from any thread.
@@ -111,7 +140,9 @@ class ProcessState {
   // A subscription's checkpoint, or not_found when none was saved. invalid_argument for an empty
   // name.
   virtual Result<std::int64_t> load_checkpoint(std::string_view subscription) = 0;
-  // Stores it, durable on return. invalid_argument for an empty name or a negative position.
+  // Moves it forward, durable on return; never backwards (see StoreTransaction::save_checkpoint;
+  // StoreTransaction::reset_checkpoint rewinds). invalid_argument for an empty name or a negative
+  // position.
   virtual Status save_checkpoint(std::string_view subscription, std::int64_t position) = 0;
 
   // Dead letters. add assigns and returns the id; already_exists when (handler, event_id) is
@@ -127,12 +158,18 @@ class ProcessState {
   virtual Status remove_dead_letter(std::int64_t id) = 0;
 
   // Leases give one owner at a time a named piece of work (a handler, or a lane of one). Acquires
-  // the lease, or renews it when `owner` holds it (acquired); held_by_another when another owner
-  // holds an unexpired lease. A lease expires `ttl` after its last renewal. invalid_argument for
-  // an empty name or owner, or a ttl that is not positive.
-  virtual Result<LeaseOutcome> try_acquire_lease(std::string_view name, std::string_view owner,
-                                                 std::chrono::milliseconds ttl) = 0;
-  // Gives the lease up if `owner` holds it; ok otherwise too. invalid_argument for empty names.
+  // the lease, or renews it when `owner` holds it (acquired, with the holding's fencing token:
+  // see LeaseGrant); held_by_another when another owner holds an unexpired lease. A lease expires
+  // `ttl` after its last renewal, by one clock for every owner: the database server's on
+  // PostgreSQL (clock_timestamp()), so client clocks may disagree by any amount; the store's
+  // clock (StoreOptions::clock) on SQLite and memory, whose owners share one process. A caller
+  // that wants to know whether it still holds the lease counts from just before its request on
+  // its monotonic clock: the lease lasts at least `ttl` from then. invalid_argument for an empty
+  // name or owner, or a ttl that is not positive.
+  virtual Result<LeaseGrant> try_acquire_lease(std::string_view name, std::string_view owner,
+                                               std::chrono::milliseconds ttl) = 0;
+  // Gives the lease up if `owner` holds it (it is free at once; its next grant gets a new token);
+  // ok otherwise too. invalid_argument for empty names.
   virtual Status release_lease(std::string_view name, std::string_view owner) = 0;
 
   // Stops the process state: later calls fail with failed_precondition. Idempotent.

@@ -43,6 +43,8 @@ enum class StatusCode : std::uint8_t {
   corruption,
   permanent,
   internal,
+  // A write made under a lease (its fencing token) after another owner acquired the lease.
+  lease_lost,
 };
 
 // Stable lower-case name of a code, e.g. "wrong_expected_version" (used in logs and HTTP bodies).
@@ -68,6 +70,7 @@ class [[nodiscard]] Status {
   static Status corruption(std::string m) { return {StatusCode::corruption, std::move(m)}; }
   static Status permanent(std::string m) { return {StatusCode::permanent, std::move(m)}; }
   static Status internal(std::string m) { return {StatusCode::internal, std::move(m)}; }
+  static Status lease_lost(std::string m) { return {StatusCode::lease_lost, std::move(m)}; }
   // A conflict: the stream is at `actual_version` (-1 when it does not exist).
   static Status wrong_expected_version(std::int64_t actual_version, std::string m) {
     Status s{StatusCode::wrong_expected_version, std::move(m)};

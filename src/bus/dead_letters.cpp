@@ -25,8 +25,22 @@ DeadLetter entry_for(const std::string& handler, const RecordedEvent& e) {
 
 }  // namespace
 
+Result<std::int64_t> HandlerRunner::store_dead_letter(const DeadLetter& dl, WriteFence fence) {
+  if (fence.lease == nullptr) return store_->add_dead_letter(dl);
+  std::int64_t id = 0;
+  Status st = store_->transact([&](StoreTransaction& tx) -> Status {
+    HERALD_RETURN_IF_ERROR(tx.check_lease(*fence.lease, fence.token));
+    auto added = tx.add_dead_letter(dl);
+    if (!added) return added.status();
+    id = *added;
+    return Status::ok();
+  });
+  if (!st.is_ok()) return st;
+  return id;
+}
+
 Status HandlerRunner::add_dead_letter(const RecordedEvent& e, int attempts, const Status& error,
-                                      Timestamp first_failed) {
+                                      Timestamp first_failed, WriteFence fence) {
   DeadLetter dl = entry_for(name_, e);
   dl.attempts = attempts;
   dl.last_error = error.to_string();
@@ -35,12 +49,12 @@ Status HandlerRunner::add_dead_letter(const RecordedEvent& e, int attempts, cons
   Result<std::int64_t> id = Status::internal("unset");
   if (options_.park_stream_after_dead_letter) {
     std::lock_guard lock(park_mu_);
-    id = store_->add_dead_letter(dl);
+    id = store_dead_letter(dl, fence);
     if (id || id.status().code() == StatusCode::already_exists) {
       if (parked_streams_.insert(e.stream_id).second) parked_stream_count_.fetch_add(1, std::memory_order_release);
     }
   } else {
-    id = store_->add_dead_letter(dl);
+    id = store_dead_letter(dl, fence);
   }
   if (!id) {
     if (id.status().code() != StatusCode::already_exists) {
@@ -55,7 +69,7 @@ Status HandlerRunner::add_dead_letter(const RecordedEvent& e, int attempts, cons
   return Status::ok();
 }
 
-HandlerRunner::ParkResult HandlerRunner::park_if_parked(const RecordedEvent& e) {
+HandlerRunner::ParkResult HandlerRunner::park_if_parked(const RecordedEvent& e, WriteFence fence) {
   if (!options_.park_stream_after_dead_letter) return ParkResult::not_parked;
   if (parked_stream_count_.load(std::memory_order_acquire) == 0) return ParkResult::not_parked;
   std::lock_guard lock(park_mu_);
@@ -64,12 +78,13 @@ HandlerRunner::ParkResult HandlerRunner::park_if_parked(const RecordedEvent& e) 
   dl.parked = true;
   dl.last_error = "parked behind an earlier dead letter of stream " + e.stream_id;
   dl.first_failed_at = dl.last_failed_at = wall_now();
-  auto id = store_->add_dead_letter(dl);
+  auto id = store_dead_letter(dl, fence);
   if (id) {
     parked_count_.fetch_add(1, std::memory_order_relaxed);
     return ParkResult::parked;
   }
   if (id.status().code() == StatusCode::already_exists) return ParkResult::parked;  // parked before a restart
+  if (id.status().code() == StatusCode::lease_lost) return ParkResult::fenced;
   spdlog::warn("handler {}: cannot park event {} of stream {}: {}", name_, e.id, e.stream_id,
                id.status().to_string());
   return ParkResult::error;

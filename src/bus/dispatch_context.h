@@ -38,6 +38,14 @@ class DispatchContext {
     context_.checkpoint_position_ = position;
   }
 
+  // Fences the calls from now on: exactly_once and HandlerContext::check_lease check that lease
+  // `*lease` still has fencing token `token` (`*lease` must outlive the calls); a null `lease`
+  // fences nothing (the default).
+  void set_fence(const std::string* lease, std::int64_t token) {
+    context_.fence_lease_ = lease;
+    context_.fence_token_ = token;
+  }
+
   HandlerContext& context() { return context_; }
 
  private:

@@ -48,6 +48,7 @@ Status HandlerContext::exactly_once(const RecordedEvent& event,
                                     const std::function<Status(StoreTransaction&)>& work) {
   if (!work) return Status::invalid_argument("exactly_once: work is empty");
   return store_.transact([&](StoreTransaction& tx) -> Status {
+    if (fence_lease_ != nullptr) HERALD_RETURN_IF_ERROR(tx.check_lease(*fence_lease_, fence_token_));
     auto fresh = tx.inbox_record(handler_name_, event.id);
     if (!fresh) return fresh.status();
     if (*fresh == InboxOutcome::already_recorded) return Status::ok();  // the effect committed once: skip it
@@ -56,6 +57,11 @@ Status HandlerContext::exactly_once(const RecordedEvent& event,
     if (checkpoint_name_ != nullptr) return tx.save_checkpoint(*checkpoint_name_, checkpoint_position_);
     return Status::ok();
   });
+}
+
+Status HandlerContext::check_lease() const {
+  if (fence_lease_ == nullptr) return Status::ok();
+  return store_.transact([&](StoreTransaction& tx) { return tx.check_lease(*fence_lease_, fence_token_); });
 }
 
 namespace bus {

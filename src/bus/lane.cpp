@@ -80,7 +80,7 @@ Status Lane::load_position() {
   } else if (cp.status().code() == StatusCode::not_found) {
     read_pos_ = runner_.options().start_from == StartFrom::end ? store.head_position() + 1 : 0;
     // Saved at once so that "end" means the end at the first start, not at every restart.
-    HERALD_RETURN_IF_ERROR(store.save_checkpoint(checkpoint_name_, read_pos_));
+    HERALD_RETURN_IF_ERROR(write_checkpoint(read_pos_, false));
   } else {
     return cp.status();
   }
@@ -101,9 +101,33 @@ void Lane::apply_reset() {
   if (!to) return;
   pending_.clear();  // those events come again from the new position
   read_pos_ = *to;
-  last_saved_ = -1;
-  maybe_save(true);
+  checkpoint_.store(read_pos_, std::memory_order_release);
+  Status st = write_checkpoint(read_pos_, true);  // a rewind: the one backward checkpoint write
+  if (st.is_ok()) {
+    last_saved_ = read_pos_;
+    last_save_time_ = runner_.time().now();
+  } else {
+    spdlog::warn("handler lane {}: cannot save reset checkpoint {}: {}", checkpoint_name_, read_pos_, st.to_string());
+    last_saved_ = -1;  // the next save writes it (forward only: a failed rewind is not retried)
+  }
   reset_pending_.store(false, std::memory_order_release);
+}
+
+WriteFence Lane::fence() const {
+  if (!runner_.bus_options().use_leases) return {};
+  return {&checkpoint_name_, lease_token_};
+}
+
+Status Lane::write_checkpoint(std::int64_t pos, bool rewind) {
+  auto& store = runner_.store();
+  const WriteFence f = fence();
+  if (f.lease == nullptr && !rewind) return store.save_checkpoint(checkpoint_name_, pos);
+  Status st = store.transact([&](StoreTransaction& tx) -> Status {
+    if (f.lease != nullptr) HERALD_RETURN_IF_ERROR(tx.check_lease(*f.lease, f.token));
+    return rewind ? tx.reset_checkpoint(checkpoint_name_, pos) : tx.save_checkpoint(checkpoint_name_, pos);
+  });
+  note_status(st);
+  return st;
 }
 
 std::size_t Lane::queued() const {
@@ -127,7 +151,7 @@ void Lane::maybe_save(bool force) {
   const SteadyTime now = runner_.time().now();
   if (!force && now - last_save_time_ < kCheckpointInterval) return;
   if (runner_.bus_options().use_leases && !(lease_held_ && lease_fresh(now))) return;  // see hold_lease
-  Status st = runner_.store().save_checkpoint(checkpoint_name_, pos);
+  Status st = write_checkpoint(pos, false);
   if (!st.is_ok()) {
     spdlog::warn("handler lane {}: cannot save checkpoint {}: {}", checkpoint_name_, pos, st.to_string());
     if (force) final_save_ok_.store(false, std::memory_order_release);
@@ -173,6 +197,10 @@ void Lane::loop() {
   }
 
   while (!runner_.stopping().load(std::memory_order_acquire)) {
+    if (fenced_) {
+      fenced_ = false;
+      lose_lease("a write was refused: another instance holds the lease (its fencing token is newer)");
+    }
     if (!hold_lease()) {
       state_.store(HandlerState::stopped);  // standby: another instance runs this lane
       sleep_until(runner_.time().now() + renew_every(runner_.bus_options()));
@@ -180,6 +208,7 @@ void Lane::loop() {
     }
     apply_reset();
     process_due_retries();
+    if (fenced_) continue;
 
     bool caught_up = true;
     if (queued() < max_queued) {
@@ -208,9 +237,13 @@ void Lane::loop() {
           if (last_renew_ != renewed) mark = runner_.clock_.now();  // not the handler's time
         }
         if (runner_.lane_of(e.stream_id) == index_) handle_new(e, mark);
+        if (fenced_) {
+          interrupted = true;
+          break;
+        }
         read_pos_ = e.position + 1;
       }
-      if (!lease_held_ && leases) continue;
+      if ((!lease_held_ && leases) || fenced_) continue;
       if (!interrupted) read_pos_ = std::max(read_pos_, page->next_position());
       caught_up = page->end_of_log() && !interrupted;
     }
@@ -253,9 +286,12 @@ void Lane::handle_new(const RecordedEvent& e, std::int64_t& mark) {
       return;
     }
   }
-  switch (runner_.park_if_parked(e)) {
+  switch (runner_.park_if_parked(e, fence())) {
     case HandlerRunner::ParkResult::parked:
       mark = runner_.clock_.now();  // parking wrote to the store
+      return;
+    case HandlerRunner::ParkResult::fenced:
+      fenced_ = true;
       return;
     case HandlerRunner::ParkResult::error: {
       Pending p;
@@ -269,12 +305,17 @@ void Lane::handle_new(const RecordedEvent& e, std::int64_t& mark) {
   }
   // When nothing of this lane is pending, everything before `e` is settled: an exactly_once
   // handler may then commit the checkpoint past `e` together with its effects.
-  Status st = runner_.invoke_in_lane(e, index_, pending_.empty() ? &checkpoint_name_ : nullptr, mark);
+  Status st = runner_.invoke_in_lane(e, index_, pending_.empty() ? &checkpoint_name_ : nullptr, mark, fence());
   if (st.is_ok()) return;  // the hot path: no allocation beyond the handler's own
+  if (st.code() == StatusCode::lease_lost) {
+    fenced_ = true;  // never retried nor dead-lettered: the lease's new owner handles the event
+    return;
+  }
   Pending p;
   p.queue.push_back(e);
   p.first_failed = runner_.wall_now();
   if (resolve_failure(p, st, 1)) drain(p);
+  if (fenced_) return;
   if (!p.queue.empty()) pending_.emplace(e.stream_id, std::move(p));
   mark = runner_.clock_.now();
 }

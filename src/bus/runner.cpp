@@ -119,9 +119,9 @@ Status HandlerRunner::reconcile_lane_layout() {
   }
   return store_->transact([&](StoreTransaction& tx) -> Status {
     if (lowest) {
-      for (int i = 0; i < lanes; ++i) HERALD_RETURN_IF_ERROR(tx.save_checkpoint(checkpoint_name(i, lanes), *lowest));
+      for (int i = 0; i < lanes; ++i) HERALD_RETURN_IF_ERROR(tx.reset_checkpoint(checkpoint_name(i, lanes), *lowest));
     }
-    return tx.save_checkpoint(layout_name, lanes);
+    return tx.reset_checkpoint(layout_name, lanes);  // not a position: it may go down
   });
 }
 
@@ -163,20 +163,21 @@ void HandlerRunner::join() {
   for (auto& lane : lanes_) lane->join();
 }
 
-Status HandlerRunner::invoke(const RecordedEvent& e, int attempt, int lane) {
-  return call(e, attempt, lane, nullptr, nullptr);
+Status HandlerRunner::invoke(const RecordedEvent& e, int attempt, int lane, WriteFence fence) {
+  return call(e, attempt, lane, nullptr, nullptr, fence);
 }
 
 Status HandlerRunner::invoke_in_lane(const RecordedEvent& e, int lane, const std::string* checkpoint,
-                                     std::int64_t& mark) {
-  return call(e, 1, lane, checkpoint, &mark);
+                                     std::int64_t& mark, WriteFence fence) {
+  return call(e, 1, lane, checkpoint, &mark, fence);
 }
 
 Status HandlerRunner::call(const RecordedEvent& e, int attempt, int lane_index, const std::string* checkpoint,
-                           std::int64_t* mark) {
+                           std::int64_t* mark, WriteFence fence) {
   Lane& lane = *lanes_[static_cast<std::size_t>(lane_index)];
   std::lock_guard call_lock(lane.call_mu);
   lane.dispatch.begin_call(attempt, checkpoint, e.position + 1);
+  lane.dispatch.set_fence(fence.lease, fence.token);
   // JSON log lines name the handler and event of whatever the handler (or note_error) logs.
   const herald::detail::ScopedLogContext log_context(&name_, &e);
   const std::int64_t t0 = mark != nullptr ? *mark : clock_.now();
@@ -288,7 +289,7 @@ Status HandlerRunner::reset_checkpoint(std::int64_t position) {
   // Not running: write the checkpoints now; the lanes load them when started.
   HERALD_RETURN_IF_ERROR(reconcile_lane_layout());
   return store_->transact([&](StoreTransaction& tx) -> Status {
-    for (const auto& lane : lanes_) HERALD_RETURN_IF_ERROR(tx.save_checkpoint(lane->checkpoint_name(), position));
+    for (const auto& lane : lanes_) HERALD_RETURN_IF_ERROR(tx.reset_checkpoint(lane->checkpoint_name(), position));
     return Status::ok();
   });
 }

@@ -74,6 +74,14 @@ struct alignas(64) CallMetrics {
 class HandlerRunner;
 
 // One partition (by stream hash) of a handler's events, run by one thread.
+// The lease and fencing token a lane's writes carry (BusOptions::use_leases): each fenced write
+// commits in one transaction with StoreTransaction::check_lease, so it is refused (lease_lost)
+// once another instance took the lease. A null lease fences nothing.
+struct WriteFence {
+  const std::string* lease = nullptr;
+  std::int64_t token = 0;
+};
+
 class Lane {
  public:
   Lane(HandlerRunner& runner, int index);
@@ -125,6 +133,15 @@ class Lane {
   // Whether the lease is surely still ours: renewed less than ttl minus a safety margin ago.
   bool lease_fresh(SteadyTime now) const;
   Status load_position();
+  // Writes the checkpoint `pos` (forward only, or any way when `rewind`), fenced by the lease
+  // when leases are on; a lease_lost answer marks the lane fenced_.
+  Status write_checkpoint(std::int64_t pos, bool rewind);
+  WriteFence fence() const;
+  // A write was refused by the fence: another instance owns the lane; the lane drops its work at
+  // the next boundary of its loop (it never retries a refused write).
+  void note_status(const Status& st) {
+    if (st.code() == StatusCode::lease_lost) fenced_ = true;
+  }
   void apply_reset();
   // `mark` (TickClock ticks): see HandlerRunner::invoke_in_lane.
   void handle_new(const RecordedEvent& e, std::int64_t& mark);
@@ -164,6 +181,8 @@ class Lane {
   std::int64_t last_saved_ = -1;
   SteadyTime last_save_time_{};
   bool lease_held_ = false;
+  std::int64_t lease_token_ = 0;  // the fencing token of the current holding, while lease_held_
+  bool fenced_ = false;           // a write got lease_lost since the last loop boundary
   SteadyTime last_renew_{};  // when the last lease request was sent (the lease runs from there)
   std::map<std::string, Pending, std::less<>> pending_;
 };
@@ -211,23 +230,26 @@ class HandlerRunner {
   // Calls handle() once (under the lane's call_mu), catching exceptions, recording metrics and
   // logging a failure.
   Status invoke(const RecordedEvent& e, int attempt) { return invoke(e, attempt, lane_of(e.stream_id)); }
-  // Same, when the caller already knows the event's lane.
-  Status invoke(const RecordedEvent& e, int attempt, int lane);
+  // Same, when the caller already knows the event's lane; a lane thread passes its fence, so the
+  // handler's exactly_once and check_lease are fenced (a user thread's redrive is not).
+  Status invoke(const RecordedEvent& e, int attempt, int lane, WriteFence fence = {});
   // The lane's hot path: attempt 1, and when `checkpoint` is set, lets exactly_once commit
   // `*checkpoint` = e.position + 1 with its effects. `mark` is when the previous call of this lane
   // ended (or the lane's page loop began); it is the call's start, and is moved to its end. One
   // clock read per event instead of two: the latency then includes the lane's own per-event
   // bookkeeping, tens of nanoseconds.
-  Status invoke_in_lane(const RecordedEvent& e, int lane, const std::string* checkpoint, std::int64_t& mark);
+  Status invoke_in_lane(const RecordedEvent& e, int lane, const std::string* checkpoint, std::int64_t& mark,
+                        WriteFence fence);
   void note_error(const RecordedEvent& e, int attempt, const Status& st);
 
   // ---- parked streams (dead_letters.cpp) ----
-  enum class ParkResult { not_parked, parked, error };
+  // fenced: the write was refused because another instance holds the lane's lease.
+  enum class ParkResult { not_parked, parked, error, fenced };
   // Parks `e` when its stream is parked for this handler.
-  ParkResult park_if_parked(const RecordedEvent& e);
+  ParkResult park_if_parked(const RecordedEvent& e, WriteFence fence = {});
   // Dead-letters `e` (and parks its stream when configured). Returns the store's error if any.
   Status add_dead_letter(const RecordedEvent& e, int attempts, const Status& error,
-                         Timestamp first_failed);
+                         Timestamp first_failed, WriteFence fence = {});
   // Re-reads which streams of lane `lane` (all when -1) are parked, from the store.
   Status reload_parked(int lane);
   // Runs parked entries of `stream` whose turn has come; unparks the stream when none is left.
@@ -252,8 +274,10 @@ class HandlerRunner {
  private:
   friend class Lane;
   Status reconcile_lane_layout();
-  Status call(const RecordedEvent& e, int attempt, int lane, const std::string* checkpoint, std::int64_t* mark);
+  Status call(const RecordedEvent& e, int attempt, int lane, const std::string* checkpoint, std::int64_t* mark,
+              WriteFence fence);
   Result<RecordedEvent> read_event(std::int64_t position, std::string_view event_id);
+  Result<std::int64_t> store_dead_letter(const DeadLetter& dl, WriteFence fence);
   std::vector<std::int64_t> lane_checkpoints() const;
   Status run_parked_entry(DeadLetter entry);
 

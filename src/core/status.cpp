@@ -16,6 +16,7 @@ std::string_view to_string(StatusCode code) noexcept {
     case StatusCode::corruption: return "corruption";
     case StatusCode::permanent: return "permanent";
     case StatusCode::internal: return "internal";
+    case StatusCode::lease_lost: return "lease_lost";
   }
   return "unknown";
 }

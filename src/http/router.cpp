@@ -45,6 +45,7 @@ int http_status_for(StatusCode code) noexcept {
     case StatusCode::permanent: return 422;
     case StatusCode::corruption: return 500;
     case StatusCode::internal: return 500;
+    case StatusCode::lease_lost: return 409;
   }
   return 500;
 }

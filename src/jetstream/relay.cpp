@@ -62,17 +62,6 @@ Status ensure_stream(std::string_view nats_url, const StreamSettings& settings) 
 
 namespace {
 
-// try_acquire_lease returned Result<bool> and returns an outcome enum after the store's split;
-// either way "acquired" is what this asks.
-template <class Outcome>
-bool lease_acquired(const Outcome& outcome) {
-  if constexpr (std::is_same_v<Outcome, bool>) {
-    return outcome;
-  } else {
-    return outcome == Outcome::acquired;
-  }
-}
-
 using Clock = std::chrono::steady_clock;
 
 class RelayImpl final : public Relay {
@@ -202,9 +191,17 @@ class RelayImpl final : public Relay {
     if (now - last_renewal_attempt_ >= renew_every || !lease_held_) {
       last_renewal_attempt_ = now;
       auto r = store_.try_acquire_lease(lease_name_, owner_, options_.lease_ttl);
-      if (r && lease_acquired(*r)) {
-        lease_held_ = true;
+      if (r && r->outcome == LeaseOutcome::acquired) {
+        const bool lapsed = lease_held_ && r->token != lease_token_;
+        lease_token_ = r->token;
         lease_valid_until_ = now + options_.lease_ttl * 8 / 10;
+        lease_held_ = true;
+        if (lapsed) {
+          // Granted anew after it expired: another relay may have published and saved in the gap.
+          // Answer "not held" once, so run() drops the session and resyncs from the stream.
+          set_reason("the relay lease expired and was taken back; resyncing", false);
+          return false;
+        }
       } else {
         lease_held_ = false;
         set_reason(r ? "standby: another instance holds the relay lease" : "standby: lease: " + r.status().to_string(), false);
@@ -309,7 +306,22 @@ class RelayImpl final : public Relay {
 
   void save_checkpoint(std::int64_t position) {
     if (options_.use_lease && !(lease_held_ && Clock::now() < lease_valid_until_)) return;
-    if (store_.save_checkpoint(checkpoint_name_, position).is_ok()) saved_checkpoint_ = position;
+    Status st = Status::ok();
+    if (options_.use_lease) {
+      // Fenced: refused once another relay acquired the lease, even if this one's clock thinks
+      // its lease is still valid (a paused process, a stepped clock).
+      st = store_.transact([&](StoreTransaction& tx) -> Status {
+        HERALD_RETURN_IF_ERROR(tx.check_lease(lease_name_, lease_token_));
+        return tx.save_checkpoint(checkpoint_name_, position);
+      });
+    } else {
+      st = store_.save_checkpoint(checkpoint_name_, position);
+    }
+    if (st.is_ok()) saved_checkpoint_ = position;
+    if (st.code() == StatusCode::lease_lost) {
+      lease_held_ = false;
+      set_reason("standby: another instance took the relay lease", false);
+    }
     last_save_ = Clock::now();
   }
 
@@ -456,6 +468,7 @@ class RelayImpl final : public Relay {
   std::int64_t saved_checkpoint_ = -1;
   Clock::time_point last_save_{};
   bool lease_held_ = false;
+  std::int64_t lease_token_ = 0;  // the fencing token of the current holding
   Clock::time_point lease_valid_until_{};
   Clock::time_point last_renewal_attempt_{};
   std::chrono::milliseconds backoff_{options_.retry_initial};

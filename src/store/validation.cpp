@@ -142,6 +142,16 @@ Status validate_lease(std::string_view name, std::string_view owner, std::chrono
   return {};
 }
 
+Status validate_lease_name(std::string_view name) { return validate_name("lease name", name); }
+
+Status lease_lost_error(std::string_view name, std::int64_t token, std::int64_t current) {
+  if (current == 0) {
+    return Status::lease_lost("lease '" + std::string(name) + "' was never granted (token " + std::to_string(token) + ")");
+  }
+  return Status::lease_lost("lease '" + std::string(name) + "' is now held under token " + std::to_string(current) +
+                            ", not " + std::to_string(token));
+}
+
 bool same_ids(const std::vector<RecordedEvent>& stored, const std::vector<EventData>& events) {
   if (stored.size() != events.size()) return false;
   for (std::size_t i = 0; i < stored.size(); ++i) {

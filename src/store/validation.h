@@ -51,6 +51,12 @@ Status validate_dead_letter(const DeadLetter& entry);
 // A lease's name and owner (neither empty) and, when acquiring, its ttl (positive).
 Status validate_lease_names(std::string_view name, std::string_view owner);
 Status validate_lease(std::string_view name, std::string_view owner, std::chrono::milliseconds ttl);
+// The name StoreTransaction::check_lease is given (not empty).
+Status validate_lease_name(std::string_view name);
+
+// The lease_lost every backend answers when `token` is not lease `name`'s current token
+// (`current`, 0 when the lease was never granted).
+Status lease_lost_error(std::string_view name, std::int64_t token, std::int64_t current);
 
 // Whether a batch of stored events (in version order) carries exactly the ids of `events`.
 bool same_ids(const std::vector<RecordedEvent>& stored, const std::vector<EventData>& events);

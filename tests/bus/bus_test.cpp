@@ -934,7 +934,7 @@ TEST(EventBus, WithLeasesOnlyOneInstanceRunsAHandlerAndAnotherTakesOver) {
   ASSERT_TRUE(eventually([&] { return bus_a->handler_status("leased")->active_lanes == 1; }));
   ASSERT_TRUE(bus_b.register_handler(hb).is_ok());
   ASSERT_TRUE(bus_b.start().is_ok());
-  EXPECT_EQ(store->try_acquire_lease("leased", "probe", 1ms).value_or(LeaseOutcome::acquired), LeaseOutcome::held_by_another);
+  EXPECT_EQ(store->try_acquire_lease("leased", "probe", 1ms).value_or(LeaseGrant{LeaseOutcome::acquired, 0}).outcome, LeaseOutcome::held_by_another);
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(bus_a->publish("s-1", ExpectedVersion::any(), {ev("A")}).is_ok());
   ASSERT_TRUE(eventually([&] { return ha->handled_count() == 20; }));
   EXPECT_EQ(hb->handled_count(), 0u);

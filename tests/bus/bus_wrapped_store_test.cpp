@@ -32,8 +32,8 @@ class FaultyStore final : public EventStoreWrapper {
     if (fail_reads.load()) return Status::unavailable("injected: database unreachable");
     return EventStoreWrapper::read_all_shared(from, n, f);
   }
-  Result<LeaseOutcome> try_acquire_lease(std::string_view n, std::string_view o, std::chrono::milliseconds ttl) override {
-    if (deny_leases.load()) return LeaseOutcome::held_by_another;
+  Result<LeaseGrant> try_acquire_lease(std::string_view n, std::string_view o, std::chrono::milliseconds ttl) override {
+    if (deny_leases.load()) return LeaseGrant{LeaseOutcome::held_by_another, 0};
     return EventStoreWrapper::try_acquire_lease(n, o, ttl);
   }
 };

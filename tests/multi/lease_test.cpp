@@ -82,8 +82,8 @@ TEST(Leases, StatusShowsWhichInstanceRunsEachLane) {
   ASSERT_TRUE(eventually([&] { return active_lanes(a, "h") == 2; }));
   ASSERT_TRUE(b.register_handler(std::make_shared<FnHandler>("h", std::vector<std::string>{}), two).is_ok());
   ASSERT_TRUE(b.start().is_ok());
-  EXPECT_EQ(store->try_acquire_lease("h#0/2", "probe", 1ms).value_or(LeaseOutcome::acquired), LeaseOutcome::held_by_another);
-  EXPECT_EQ(store->try_acquire_lease("h#1/2", "probe", 1ms).value_or(LeaseOutcome::acquired), LeaseOutcome::held_by_another);
+  EXPECT_EQ(store->try_acquire_lease("h#0/2", "probe", 1ms).value_or(LeaseGrant{LeaseOutcome::acquired, 0}).outcome, LeaseOutcome::held_by_another);
+  EXPECT_EQ(store->try_acquire_lease("h#1/2", "probe", 1ms).value_or(LeaseGrant{LeaseOutcome::acquired, 0}).outcome, LeaseOutcome::held_by_another);
   EXPECT_EQ(active_lanes(b, "h"), 0);
   auto sb = b.handler_status("h");
   ASSERT_TRUE(sb.is_ok());

@@ -166,6 +166,11 @@ class StoreContract : public ::testing::TestWithParam<Backend> {
   std::shared_ptr<ManualClock> clock_;
   StoreOptions options_;
   std::string url_;
+  // Time passes for the store's leases, whichever clock judges them (see Backend::pass_lease_time).
+  void pass_lease_time(std::chrono::microseconds elapsed) {
+    clock_->advance(elapsed);
+    if (GetParam().pass_lease_time) GetParam().pass_lease_time(url_, elapsed);
+  }
   std::unique_ptr<EventStore> store_;
 };
 
@@ -1502,22 +1507,22 @@ TEST_P(StoreContract, LeasesAcquireRenewConflictExpireRelease) {
   auto acquire = [&](const char* owner, std::chrono::milliseconds ttl = 10s) {
     auto r = store_->try_acquire_lease("handler:mailer", owner, ttl);
     EXPECT_TRUE(r) << r.status().to_string();
-    return r && *r == LeaseOutcome::acquired;
+    return r && r->outcome == LeaseOutcome::acquired;
   };
   EXPECT_TRUE(acquire("node-a"));
   EXPECT_FALSE(acquire("node-b"));
   EXPECT_TRUE(acquire("node-a")) << "the holder renews";
   auto other_lease = store_->try_acquire_lease("handler:stats", "node-b", 10s);
   ASSERT_TRUE(other_lease);
-  EXPECT_EQ(*other_lease, LeaseOutcome::acquired) << "leases are independent by name";
+  EXPECT_EQ(other_lease->outcome, LeaseOutcome::acquired) << "leases are independent by name";
 
   // Renewal moves the expiry: 6s + renew + 6s is past the first expiry but not the renewed one.
-  clock_->advance(6s);
+  pass_lease_time(6s);
   EXPECT_TRUE(acquire("node-a"));
-  clock_->advance(6s);
+  pass_lease_time(6s);
   EXPECT_FALSE(acquire("node-b"));
   // Past the renewed expiry another owner takes over, and the old holder is out.
-  clock_->advance(5s);
+  pass_lease_time(5s);
   EXPECT_TRUE(acquire("node-b"));
   EXPECT_FALSE(acquire("node-a"));
 
@@ -1527,6 +1532,165 @@ TEST_P(StoreContract, LeasesAcquireRenewConflictExpireRelease) {
   EXPECT_TRUE(store_->release_lease("handler:mailer", "node-b"));
   EXPECT_TRUE(acquire("node-a"));
   EXPECT_TRUE(store_->release_lease("never-held", "node-a"));
+}
+
+// Fencing tokens: a renewal keeps the token, every other grant gets a greater one, a refusal gets
+// none.
+TEST_P(StoreContract, EveryNewHoldingOfALeaseGetsAGreaterFencingToken) {
+  auto grant = [&](const char* owner) {
+    auto r = store_->try_acquire_lease("lane", owner, 10s);
+    EXPECT_TRUE(r) << r.status().to_string();
+    return r ? *r : LeaseGrant{};
+  };
+  const LeaseGrant first = grant("a");
+  ASSERT_EQ(first.outcome, LeaseOutcome::acquired);
+  EXPECT_GT(first.token, 0);
+  EXPECT_EQ(grant("a").token, first.token) << "a renewal of a live lease keeps its token";
+  pass_lease_time(9s);
+  EXPECT_EQ(grant("a").token, first.token);
+  const LeaseGrant refused = grant("b");
+  EXPECT_EQ(refused.outcome, LeaseOutcome::held_by_another);
+  EXPECT_EQ(refused.token, 0);
+
+  pass_lease_time(11s);  // expired: the next owner gets a new token
+  const LeaseGrant second = grant("b");
+  ASSERT_EQ(second.outcome, LeaseOutcome::acquired);
+  EXPECT_GT(second.token, first.token);
+
+  ASSERT_TRUE(store_->release_lease("lane", "b"));  // released: free at once, and a new token
+  const LeaseGrant third = grant("a");
+  ASSERT_EQ(third.outcome, LeaseOutcome::acquired);
+  EXPECT_GT(third.token, second.token);
+
+  pass_lease_time(11s);  // the same owner after its lease expired: a new holding, a new token
+  const LeaseGrant fourth = grant("a");
+  ASSERT_EQ(fourth.outcome, LeaseOutcome::acquired);
+  EXPECT_GT(fourth.token, third.token);
+
+  // Another lease's tokens are its own.
+  auto other = store_->try_acquire_lease("other-lane", "b", 10s);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->outcome, LeaseOutcome::acquired);
+  EXPECT_GT(other->token, 0);
+}
+
+// The fencing rule: a write under a lease commits only while its token is the current one, in
+// the same transaction; refused, nothing of the transaction is written.
+TEST_P(StoreContract, CheckLeaseRefusesAStaleTokenAndTheTransactionWritesNothing) {
+  auto a = store_->try_acquire_lease("lane", "a", 10s);
+  ASSERT_TRUE(a);
+  ASSERT_EQ(a->outcome, LeaseOutcome::acquired);
+  auto fenced_save = [&](std::int64_t token, std::int64_t position) {
+    return store_->transact([&](StoreTransaction& tx) -> Status {
+      HERALD_RETURN_IF_ERROR(tx.check_lease("lane", token));
+      HERALD_RETURN_IF_ERROR(tx.put_document("docs", "k", "{\"at\":" + std::to_string(position) + "}"));
+      return tx.save_checkpoint("lane", position);
+    });
+  };
+  ASSERT_TRUE(fenced_save(a->token, 5));
+  EXPECT_EQ(store_->load_checkpoint("lane").value_or(-1), 5);
+
+  // Expired but not granted to anyone since: the holder's writes still commit.
+  pass_lease_time(11s);
+  EXPECT_TRUE(fenced_save(a->token, 6));
+
+  auto b = store_->try_acquire_lease("lane", "b", 10s);
+  ASSERT_TRUE(b);
+  ASSERT_EQ(b->outcome, LeaseOutcome::acquired);
+  Status stale = fenced_save(a->token, 7);
+  EXPECT_EQ(stale.code(), StatusCode::lease_lost) << stale.to_string();
+  EXPECT_EQ(stale.message(), "lease 'lane' is now held under token " + std::to_string(b->token) + ", not " +
+                                 std::to_string(a->token));
+  // A check after other writes of the same transaction rolls them back too.
+  Status late_check = store_->transact([&](StoreTransaction& tx) -> Status {
+    HERALD_RETURN_IF_ERROR(tx.save_checkpoint("lane", 8));
+    HERALD_RETURN_IF_ERROR(tx.put_document("docs", "k", "{\"at\":8}"));
+    return tx.check_lease("lane", a->token);
+  });
+  EXPECT_EQ(late_check.code(), StatusCode::lease_lost);
+  EXPECT_EQ(store_->load_checkpoint("lane").value_or(-1), 6);
+  auto doc = store_->read_document("docs", "k");
+  ASSERT_TRUE(doc);
+  EXPECT_EQ(*doc, "{\"at\":6}");
+
+  EXPECT_TRUE(fenced_save(b->token, 9)) << "the new holder writes";
+  EXPECT_EQ(store_->load_checkpoint("lane").value_or(-1), 9);
+  // Renewing after losing it does not give the old holder its token back.
+  auto again = store_->try_acquire_lease("lane", "a", 10s);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->outcome, LeaseOutcome::held_by_another);
+  EXPECT_EQ(fenced_save(a->token, 10).code(), StatusCode::lease_lost);
+
+  Status never = store_->transact([&](StoreTransaction& tx) { return tx.check_lease("never-granted", 1); });
+  EXPECT_EQ(never.code(), StatusCode::lease_lost);
+  EXPECT_EQ(never.message(), "lease 'never-granted' was never granted (token 1)");
+}
+
+TEST_P(StoreContract, CheckpointsMoveOnlyForwardUnlessReset) {
+  ASSERT_TRUE(store_->save_checkpoint("sub", 10));
+  ASSERT_TRUE(store_->save_checkpoint("sub", 4)) << "a late, lower save is not an error";
+  EXPECT_EQ(store_->load_checkpoint("sub").value_or(-1), 10);
+  ASSERT_TRUE(store_->transact([](StoreTransaction& tx) { return tx.save_checkpoint("sub", 3); }));
+  EXPECT_EQ(store_->load_checkpoint("sub").value_or(-1), 10);
+  ASSERT_TRUE(store_->transact([](StoreTransaction& tx) { return tx.save_checkpoint("sub", 12); }));
+  EXPECT_EQ(store_->load_checkpoint("sub").value_or(-1), 12);
+  ASSERT_TRUE(store_->transact([](StoreTransaction& tx) { return tx.reset_checkpoint("sub", 2); }));
+  EXPECT_EQ(store_->load_checkpoint("sub").value_or(-1), 2) << "a reset rewinds";
+  ASSERT_TRUE(store_->save_checkpoint("sub", 7));
+  EXPECT_EQ(store_->load_checkpoint("sub").value_or(-1), 7);
+  ASSERT_TRUE(store_->transact([](StoreTransaction& tx) { return tx.reset_checkpoint("fresh", 3); }));
+  EXPECT_EQ(store_->load_checkpoint("fresh").value_or(-1), 3) << "a reset creates a missing checkpoint";
+  // Two saves in one transaction: the higher one stands, in either order.
+  ASSERT_TRUE(store_->transact([](StoreTransaction& tx) -> Status {
+    HERALD_RETURN_IF_ERROR(tx.save_checkpoint("sub", 20));
+    return tx.save_checkpoint("sub", 15);
+  }));
+  EXPECT_EQ(store_->load_checkpoint("sub").value_or(-1), 20);
+  reopen();
+  EXPECT_EQ(store_->load_checkpoint("sub").value_or(-1), GetParam().persistent ? 20 : -1);
+}
+
+TEST_P(StoreContract, ADeadLetterAddedInATransactionCommitsWithIt) {
+  DeadLetter dl;
+  dl.handler = "h";
+  dl.event_id = "e-1";
+  dl.event_type = "T";
+  dl.stream_id = "s";
+  dl.position = 3;
+  dl.attempts = 2;
+  dl.last_error = "boom";
+  // Rolled back with its transaction.
+  Status rolled_back = store_->transact([&](StoreTransaction& tx) -> Status {
+    auto id = tx.add_dead_letter(dl);
+    if (!id) return id.status();
+    EXPECT_GT(*id, 0);
+    return Status::internal("give up");
+  });
+  EXPECT_EQ(rolled_back.code(), StatusCode::internal);
+  auto none = store_->list_dead_letters("h");
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+
+  std::int64_t added = 0;
+  ASSERT_TRUE(store_->transact([&](StoreTransaction& tx) -> Status {
+    auto id = tx.add_dead_letter(dl);
+    if (!id) return id.status();
+    added = *id;
+    return Status::ok();
+  }));
+  auto got = store_->get_dead_letter(added);
+  ASSERT_TRUE(got) << got.status().to_string();
+  EXPECT_EQ(got->event_id, "e-1");
+  EXPECT_EQ(got->attempts, 2);
+  EXPECT_EQ(got->last_error, "boom");
+  Status twice = store_->transact([&](StoreTransaction& tx) { return tx.add_dead_letter(dl).status(); });
+  EXPECT_EQ(twice.code(), StatusCode::already_exists) << twice.to_string();
+  EXPECT_EQ(store_->add_dead_letter(dl).status().code(), StatusCode::already_exists);
+  DeadLetter bad = dl;
+  bad.handler.clear();
+  Status invalid = store_->transact([&](StoreTransaction& tx) { return tx.add_dead_letter(bad).status(); });
+  EXPECT_EQ(invalid.code(), StatusCode::invalid_argument);
+  EXPECT_EQ(invalid.message(), "dead letter handler is empty");
 }
 
 // ---------------------------------------------------------------- process-state input checks
@@ -1568,6 +1732,9 @@ TEST_P(StoreContract, ProcessStateInputIsCheckedTheSameWayEverywhere) {
     expect_invalid(tx.list_documents("", "", 1).status(), "collection is empty");
     expect_invalid(tx.save_checkpoint("", 0), "subscription name is empty");
     expect_invalid(tx.save_checkpoint("sub", -5), "checkpoint position must be >= 0, got -5");
+    expect_invalid(tx.reset_checkpoint("", 0), "subscription name is empty");
+    expect_invalid(tx.reset_checkpoint("sub", -5), "checkpoint position must be >= 0, got -5");
+    expect_invalid(tx.check_lease("", 1), "lease name is empty");
     return Status::ok();
   });
   EXPECT_TRUE(in_tx) << in_tx.to_string();
@@ -1580,7 +1747,7 @@ TEST_P(StoreContract, ProcessStateInputIsCheckedTheSameWayEverywhere) {
   EXPECT_EQ(store_->read_document("c", "k").status().code(), StatusCode::not_found);
   auto lease = store_->try_acquire_lease("l", "someone", 1s);
   ASSERT_TRUE(lease);
-  EXPECT_EQ(*lease, LeaseOutcome::acquired);
+  EXPECT_EQ(lease->outcome, LeaseOutcome::acquired);
 }
 
 std::string backend_name(const ::testing::TestParamInfo<Backend>& info) { return info.param.name; }

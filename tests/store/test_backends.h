@@ -2,6 +2,7 @@
 // its backend's fresh_url(), so tests never see each other's data.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <ostream>
 #include <string>
@@ -19,6 +20,10 @@ struct Backend {
   std::function<std::string()> fresh_url;
   // Opens the store the URL names; null means open_store(url, options).
   std::function<Result<std::unique_ptr<EventStore>>(const std::string& url, const StoreOptions& options)> open;
+  // Makes `elapsed` pass for the leases of the store at `url`, when they run on a clock other
+  // than StoreOptions::clock (PostgreSQL's server clock: every expiry is moved earlier by it).
+  // Null: advancing the store's clock is enough.
+  std::function<void(const std::string& url, std::chrono::microseconds elapsed)> pass_lease_time;
 };
 
 // Opens `backend`'s store for `url`.

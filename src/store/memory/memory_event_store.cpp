@@ -39,7 +39,14 @@ using memory::StringMap;
 
 struct Lease {
   std::string owner;
-  Timestamp expires_at{};
+  Timestamp expires_at{};  // {} once released
+  std::int64_t token = 0;  // of the current (or last) holding; kept when released
+};
+
+// A checkpoint write staged by a transaction: a forward-only save, or a deliberate reset.
+struct StagedCheckpoint {
+  std::int64_t position = 0;
+  bool reset = false;
 };
 
 using Collection = std::map<std::string, std::string, std::less<>>;
@@ -66,6 +73,9 @@ class MemoryTransaction final : public StoreTransaction {
                                                std::string_view after_key,
                                                std::size_t limit) override;
   Status save_checkpoint(std::string_view subscription, std::int64_t position) override;
+  Status reset_checkpoint(std::string_view subscription, std::int64_t position) override;
+  Result<std::int64_t> add_dead_letter(const DeadLetter& entry) override;
+  Status check_lease(std::string_view lease, std::int64_t token) override;
 
  private:
   friend class MemoryEventStore;
@@ -73,7 +83,11 @@ class MemoryTransaction final : public StoreTransaction {
   std::set<std::pair<std::string, std::string>, std::less<>> inbox_;
   // (collection, key) -> new json, or nullopt for a delete.
   std::map<std::pair<std::string, std::string>, std::optional<std::string>, std::less<>> docs_;
-  std::map<std::string, std::int64_t, std::less<>> checkpoints_;
+  std::map<std::string, StagedCheckpoint, std::less<>> checkpoints_;
+  std::vector<DeadLetter> dead_letters_;  // ids assigned when staged
+  // Leases checked, checked again under the store's mutex at commit: an acquisition does not
+  // wait for transactions here, so the commit is where "no one acquired it since" must hold.
+  std::map<std::string, std::int64_t, std::less<>> fences_;
 };
 
 class MemoryEventStore final : public EventStore {
@@ -268,6 +282,11 @@ class MemoryEventStore final : public EventStore {
     if (!status.is_ok()) return status;
     std::lock_guard lock(mu_);
     if (closed_) return closed_error();
+    for (const auto& [lease, token] : txn.fences_) HERALD_RETURN_IF_ERROR(fence_locked(lease, token));
+    for (const auto& d : txn.dead_letters_) {
+      if (auto existing = find_dead_letter_locked(d.handler, d.event_id)) return dead_letter_exists(d, *existing);
+    }
+    for (auto& d : txn.dead_letters_) dead_letters_.emplace(d.id, std::move(d));
     for (const auto& key : txn.inbox_) inbox_.insert(key);
     for (auto& [key, json] : txn.docs_) {
       if (json) {
@@ -276,7 +295,7 @@ class MemoryEventStore final : public EventStore {
         c->second.erase(key.second);
       }
     }
-    for (const auto& [name, position] : txn.checkpoints_) checkpoints_.insert_or_assign(name, position);
+    for (const auto& [name, staged] : txn.checkpoints_) put_checkpoint_locked(name, staged);
     return {};
   }
 
@@ -295,7 +314,7 @@ class MemoryEventStore final : public EventStore {
     HERALD_RETURN_IF_ERROR(validate_checkpoint(subscription, position));
     std::lock_guard lock(mu_);
     if (closed_) return closed_error();
-    checkpoints_.insert_or_assign(std::string(subscription), position);
+    put_checkpoint_locked(subscription, StagedCheckpoint{position, false});
     return {};
   }
 
@@ -303,12 +322,7 @@ class MemoryEventStore final : public EventStore {
     HERALD_RETURN_IF_ERROR(validate_dead_letter(entry));
     std::lock_guard lock(mu_);
     if (closed_) return closed_error();
-    for (const auto& [id, d] : dead_letters_) {
-      if (d.handler == entry.handler && d.event_id == entry.event_id) {
-        return Status::already_exists("event " + entry.event_id + " is already dead-lettered for '" +
-                                      entry.handler + "' (id " + std::to_string(id) + ")");
-      }
-    }
+    if (auto existing = find_dead_letter_locked(entry.handler, entry.event_id)) return dead_letter_exists(entry, *existing);
     DeadLetter stored = entry;
     stored.id = next_dead_letter_id_++;
     dead_letters_.emplace(stored.id, stored);
@@ -357,23 +371,21 @@ class MemoryEventStore final : public EventStore {
     return {};
   }
 
-  Result<LeaseOutcome> try_acquire_lease(std::string_view name, std::string_view owner,
-                                         std::chrono::milliseconds ttl) override {
+  Result<LeaseGrant> try_acquire_lease(std::string_view name, std::string_view owner,
+                                       std::chrono::milliseconds ttl) override {
     HERALD_RETURN_IF_ERROR(validate_lease(name, owner, ttl));
     const Timestamp now = clock_->now();
     std::lock_guard lock(mu_);
     if (closed_) return closed_error();
     auto it = leases_.find(name);
-    if (it != leases_.end() && it->second.owner != owner && it->second.expires_at > now) {
-      return LeaseOutcome::held_by_another;
-    }
-    Lease lease{std::string(owner), now + std::chrono::duration_cast<std::chrono::microseconds>(ttl)};
-    if (it == leases_.end()) {
-      leases_.emplace(std::string(name), std::move(lease));
-    } else {
-      it->second = std::move(lease);
-    }
-    return LeaseOutcome::acquired;
+    if (it == leases_.end()) it = leases_.emplace(std::string(name), Lease{}).first;
+    Lease& lease = it->second;
+    const bool live = lease.expires_at > now;
+    if (live && lease.owner != owner) return LeaseGrant{};
+    if (!live || lease.owner != owner) ++lease.token;  // a new holding
+    lease.owner = std::string(owner);
+    lease.expires_at = now + std::chrono::duration_cast<std::chrono::microseconds>(ttl);
+    return LeaseGrant{LeaseOutcome::acquired, lease.token};
   }
 
   Status release_lease(std::string_view name, std::string_view owner) override {
@@ -381,7 +393,7 @@ class MemoryEventStore final : public EventStore {
     std::lock_guard lock(mu_);
     if (closed_) return closed_error();
     auto it = leases_.find(name);
-    if (it != leases_.end() && it->second.owner == owner) leases_.erase(it);
+    if (it != leases_.end() && it->second.owner == owner) it->second.expires_at = Timestamp{};
     return {};
   }
 
@@ -396,6 +408,34 @@ class MemoryEventStore final : public EventStore {
 
  private:
   friend class MemoryTransaction;
+
+  // REQUIRES: mu_ held (every *_locked helper).
+  Status fence_locked(std::string_view lease, std::int64_t token) const {
+    auto it = leases_.find(lease);
+    if (it != leases_.end() && it->second.token == token) return {};
+    return lease_lost_error(lease, token, it == leases_.end() ? 0 : it->second.token);
+  }
+
+  void put_checkpoint_locked(std::string_view name, const StagedCheckpoint& staged) {
+    auto it = checkpoints_.find(name);
+    if (it == checkpoints_.end()) {
+      checkpoints_.emplace(std::string(name), staged.position);
+    } else if (staged.reset || staged.position > it->second) {
+      it->second = staged.position;
+    }
+  }
+
+  std::optional<std::int64_t> find_dead_letter_locked(std::string_view handler, std::string_view event_id) const {
+    for (const auto& [id, d] : dead_letters_) {
+      if (d.handler == handler && d.event_id == event_id) return id;
+    }
+    return std::nullopt;
+  }
+
+  static Status dead_letter_exists(const DeadLetter& entry, std::int64_t id) {
+    return Status::already_exists("event " + entry.event_id + " is already dead-lettered for '" + entry.handler +
+                                  "' (id " + std::to_string(id) + ")");
+  }
 
   static Status dead_letter_not_found(std::int64_t id) {
     return Status::not_found("no dead letter with id " + std::to_string(id));
@@ -572,7 +612,43 @@ Result<std::vector<Document>> MemoryTransaction::list_documents(std::string_view
 
 Status MemoryTransaction::save_checkpoint(std::string_view subscription, std::int64_t position) {
   HERALD_RETURN_IF_ERROR(validate_checkpoint(subscription, position));
-  checkpoints_.insert_or_assign(std::string(subscription), position);
+  auto it = checkpoints_.find(subscription);
+  if (it == checkpoints_.end()) {
+    checkpoints_.emplace(std::string(subscription), StagedCheckpoint{position, false});
+  } else if (position > it->second.position) {
+    it->second.position = position;  // a staged reset stays a reset, to the later position
+  }
+  return {};
+}
+
+Status MemoryTransaction::reset_checkpoint(std::string_view subscription, std::int64_t position) {
+  HERALD_RETURN_IF_ERROR(validate_checkpoint(subscription, position));
+  checkpoints_.insert_or_assign(std::string(subscription), StagedCheckpoint{position, true});
+  return {};
+}
+
+Result<std::int64_t> MemoryTransaction::add_dead_letter(const DeadLetter& entry) {
+  HERALD_RETURN_IF_ERROR(validate_dead_letter(entry));
+  for (const auto& d : dead_letters_) {
+    if (d.handler == entry.handler && d.event_id == entry.event_id) return MemoryEventStore::dead_letter_exists(entry, d.id);
+  }
+  std::lock_guard lock(store_.mu_);
+  if (auto existing = store_.find_dead_letter_locked(entry.handler, entry.event_id)) {
+    return MemoryEventStore::dead_letter_exists(entry, *existing);
+  }
+  DeadLetter staged = entry;
+  staged.id = store_.next_dead_letter_id_++;
+  dead_letters_.push_back(staged);
+  return staged.id;
+}
+
+Status MemoryTransaction::check_lease(std::string_view lease, std::int64_t token) {
+  HERALD_RETURN_IF_ERROR(validate_lease_name(lease));
+  {
+    std::lock_guard lock(store_.mu_);
+    HERALD_RETURN_IF_ERROR(store_.fence_locked(lease, token));
+  }
+  fences_.insert_or_assign(std::string(lease), token);
   return {};
 }
 

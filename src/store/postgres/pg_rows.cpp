@@ -43,4 +43,16 @@ DeadLetter decode_dead_letter(const Rows& rows, int row) {
   return d;
 }
 
+Params dead_letter_params(const DeadLetter& entry) {
+  Params p;
+  p.add(entry.handler).add(entry.position).add(entry.event_id).add(entry.event_type).add(entry.stream_id)
+      .add(entry.parked).add(static_cast<std::int64_t>(entry.attempts)).add(entry.last_error)
+      .add(to_micros(entry.first_failed_at)).add(to_micros(entry.last_failed_at));
+  return p;
+}
+
+Status dead_letter_exists(const DeadLetter& entry) {
+  return Status::already_exists("event " + entry.event_id + " is already dead-lettered for '" + entry.handler + "'");
+}
+
 }  // namespace herald::detail::pg

@@ -14,4 +14,9 @@ Result<RecordedEvent> decode_event(const Rows& rows, int row, int first_column);
 // The dead letter in `row` (kDeadLetterColumns from column 0).
 DeadLetter decode_dead_letter(const Rows& rows, int row);
 
+// The other way: kAddDeadLetter's parameters for `entry`, and its already_exists when the
+// insert came back empty (the handler had dead-lettered the event before).
+Params dead_letter_params(const DeadLetter& entry);
+Status dead_letter_exists(const DeadLetter& entry);
+
 }  // namespace herald::detail::pg

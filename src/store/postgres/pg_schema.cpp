@@ -454,11 +454,18 @@ LANGUAGE sql AS $fn$
 $fn$;
 )sql";
 
+// 2 -> 3: fencing tokens. A lease row keeps its last token after it is released or expires, so
+// every grant's token is greater than the ones before (ProcessState::try_acquire_lease). Expiry
+// stays microseconds since the epoch, now by the server's clock.
+constexpr const char* kMigration3 = R"sql(
+ALTER TABLE herald_leases ADD COLUMN token bigint NOT NULL DEFAULT 0;
+)sql";
+
 struct Migration {
   int version;
   const char* sql;
 };
-constexpr Migration kMigrations[] = {{1, kMigration1}, {2, kMigration2}};
+constexpr Migration kMigrations[] = {{1, kMigration1}, {2, kMigration2}, {3, kMigration3}};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
 Status apply(PGconn* conn, const Migration& m) {

@@ -8,7 +8,7 @@
 namespace herald::detail::pg {
 
 // The schema version this build writes and understands.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Brings the database to kSchemaVersion, one migration per transaction, serialised across
 // processes by a session advisory lock. corruption when the database is at a newer version than

@@ -73,7 +73,12 @@ inline constexpr char kListDocuments[] =
     "SELECT key, json FROM herald_documents WHERE collection = $1 AND key > $2 ORDER BY key LIMIT $3";
 
 inline constexpr char kLoadCheckpoint[] = "SELECT position FROM herald_checkpoints WHERE subscription = $1";
+// Forward only: a save at or below the stored position changes nothing.
 inline constexpr char kSaveCheckpoint[] =
+    "INSERT INTO herald_checkpoints (subscription, position) VALUES ($1, $2) "
+    "ON CONFLICT (subscription) DO UPDATE SET position = excluded.position "
+    "WHERE herald_checkpoints.position < excluded.position";
+inline constexpr char kResetCheckpoint[] =
     "INSERT INTO herald_checkpoints (subscription, position) VALUES ($1, $2) "
     "ON CONFLICT (subscription) DO UPDATE SET position = excluded.position";
 
@@ -95,14 +100,24 @@ inline constexpr char kUpdateDeadLetter[] =
     "last_failed_at = $5 WHERE id = $1";
 inline constexpr char kRemoveDeadLetter[] = "DELETE FROM herald_dead_letters WHERE id = $1";
 
-// $1 name, $2 owner, $3 expiry, $4 now. The upsert takes the row lock, so two owners racing for
-// an expired lease cannot both win; a row comes back only when this owner holds the lease.
+// $1 name, $2 owner, $3 ttl in microseconds. Expiry is set and judged by the server's clock
+// (clock_timestamp(), read once: excluded.expires_at - $3 is "now"), never a client's. The upsert
+// takes the row lock, so two owners racing for an expired lease cannot both win, and it waits for
+// transactions fencing on the old token (kLeaseToken's FOR SHARE). A row comes back, with the
+// fencing token, only when this owner holds the lease: a renewal of a live lease keeps the token,
+// any other grant increments it.
 inline constexpr char kAcquireLease[] =
-    "INSERT INTO herald_leases (name, owner, expires_at) VALUES ($1, $2, $3) "
-    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
-    "expires_at = excluded.expires_at "
-    "WHERE herald_leases.owner = excluded.owner OR herald_leases.expires_at <= $4 "
-    "RETURNING 1";
-inline constexpr char kReleaseLease[] = "DELETE FROM herald_leases WHERE name = $1 AND owner = $2";
+    "INSERT INTO herald_leases (name, owner, expires_at, token) "
+    "VALUES ($1, $2, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint + $3, 1) "
+    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at, "
+    "token = CASE WHEN herald_leases.expires_at > excluded.expires_at - $3 "
+    "THEN herald_leases.token ELSE herald_leases.token + 1 END "
+    "WHERE herald_leases.owner = excluded.owner OR herald_leases.expires_at <= excluded.expires_at - $3 "
+    "RETURNING token";
+// The row stays (expired) so that the next grant's token is still greater than this one's.
+inline constexpr char kReleaseLease[] = "UPDATE herald_leases SET expires_at = 0 WHERE name = $1 AND owner = $2";
+// FOR SHARE: a grant to another owner (an UPDATE of this row) waits until the fencing
+// transaction ends, and one that committed after the transaction's snapshot fails it with 40001.
+inline constexpr char kLeaseToken[] = "SELECT token FROM herald_leases WHERE name = $1 FOR SHARE";
 
 }  // namespace herald::detail::pg::sql

@@ -2,6 +2,7 @@
 
 #include <exception>
 
+#include "store/postgres/pg_rows.h"
 #include "store/postgres/pg_sql.h"
 #include "store/validation.h"
 
@@ -62,6 +63,33 @@ Status PgTransaction::save_checkpoint(std::string_view subscription, std::int64_
   Params p;
   p.add(subscription).add(position);
   return status_of(run(sql::kSaveCheckpoint, p, "save_checkpoint"));
+}
+
+Status PgTransaction::reset_checkpoint(std::string_view subscription, std::int64_t position) {
+  HERALD_RETURN_IF_ERROR(validate_checkpoint(subscription, position));
+  Params p;
+  p.add(subscription).add(position);
+  return status_of(run(sql::kResetCheckpoint, p, "reset_checkpoint"));
+}
+
+Result<std::int64_t> PgTransaction::add_dead_letter(const DeadLetter& entry) {
+  HERALD_RETURN_IF_ERROR(validate_dead_letter(entry));
+  auto r = run(sql::kAddDeadLetter, dead_letter_params(entry), "add_dead_letter");
+  if (!r) return r.status();
+  if (r->size() == 0) return dead_letter_exists(entry);
+  return r->i64(0, 0);
+}
+
+Status PgTransaction::check_lease(std::string_view lease, std::int64_t token) {
+  HERALD_RETURN_IF_ERROR(validate_lease_name(lease));
+  Params p;
+  p.add(lease);
+  auto r = run(sql::kLeaseToken, p, "check_lease");
+  if (!r) return r.status();
+  if (r->size() == 0) return lease_lost_error(lease, token, 0);
+  const std::int64_t current = r->i64(0, 0);
+  if (current != token) return lease_lost_error(lease, token, current);
+  return {};
 }
 
 Result<Rows> PgTransaction::run(const char* sql, const Params& p, std::string_view what) {

@@ -31,6 +31,9 @@ class PgTransaction final : public StoreTransaction {
   Result<std::vector<Document>> list_documents(std::string_view collection, std::string_view after_key,
                                                std::size_t limit) override;
   Status save_checkpoint(std::string_view subscription, std::int64_t position) override;
+  Status reset_checkpoint(std::string_view subscription, std::int64_t position) override;
+  Result<std::int64_t> add_dead_letter(const DeadLetter& entry) override;
+  Status check_lease(std::string_view lease, std::int64_t token) override;
 
  private:
   // Runs one statement, remembering its failure (see last_sqlstate and first_error).

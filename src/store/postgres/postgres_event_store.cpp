@@ -250,16 +250,9 @@ class PostgresEventStore final : public EventStore {
     if (closed()) return store_closed();
     // Not retried on a fresh connection: had the insert committed, a retry would see its own row.
     return with_conn(false, [&](PGconn* c) -> Result<std::int64_t> {
-      Params p;
-      p.add(entry.handler).add(entry.position).add(entry.event_id).add(entry.event_type)
-          .add(entry.stream_id).add(entry.parked).add(static_cast<std::int64_t>(entry.attempts))
-          .add(entry.last_error).add(to_micros(entry.first_failed_at)).add(to_micros(entry.last_failed_at));
-      auto r = pg::exec(c, sql::kAddDeadLetter, p, "add_dead_letter");
+      auto r = pg::exec(c, sql::kAddDeadLetter, pg::dead_letter_params(entry), "add_dead_letter");
       if (!r) return r.status();
-      if (r->size() == 0) {
-        return Status::already_exists("event " + entry.event_id + " is already dead-lettered for '" +
-                                      entry.handler + "'");
-      }
+      if (r->size() == 0) return pg::dead_letter_exists(entry);
       return r->i64(0, 0);
     });
   }
@@ -322,19 +315,23 @@ class PostgresEventStore final : public EventStore {
     });
   }
 
-  Result<LeaseOutcome> try_acquire_lease(std::string_view name, std::string_view owner,
-                                         std::chrono::milliseconds ttl) override {
+  // By the server's clock (see kAcquireLease): instances whose clocks disagree still agree on
+  // who holds a lease.
+  Result<LeaseGrant> try_acquire_lease(std::string_view name, std::string_view owner,
+                                       std::chrono::milliseconds ttl) override {
     HERALD_RETURN_IF_ERROR(validate_lease(name, owner, ttl));
     if (closed()) return store_closed();
-    const std::int64_t now = to_micros(clock_->now());
-    const std::int64_t ttl_us = std::chrono::duration_cast<std::chrono::microseconds>(ttl).count();
-    const std::int64_t expires = now > kInt64Max - ttl_us ? kInt64Max : now + ttl_us;
-    return with_conn(true, [&](PGconn* c) -> Result<LeaseOutcome> {
+    // A year at most, so that the server's "now + ttl" cannot overflow.
+    constexpr std::int64_t kMaxTtlUs = std::int64_t{366} * 24 * 3600 * 1000000;
+    const std::int64_t ttl_us =
+        std::min<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(ttl).count(), kMaxTtlUs);
+    return with_conn(true, [&](PGconn* c) -> Result<LeaseGrant> {
       Params p;
-      p.add(name).add(owner).add(expires).add(now);
+      p.add(name).add(owner).add(ttl_us);
       auto r = pg::exec(c, sql::kAcquireLease, p, "try_acquire_lease");
       if (!r) return r.status();
-      return r->size() == 1 ? LeaseOutcome::acquired : LeaseOutcome::held_by_another;
+      if (r->size() != 1) return LeaseGrant{};
+      return LeaseGrant{LeaseOutcome::acquired, r->i64(0, 0)};
     });
   }
 

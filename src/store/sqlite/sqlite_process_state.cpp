@@ -61,24 +61,9 @@ Result<std::int64_t> SqliteEventStore::add_dead_letter(const DeadLetter& d) {
   HERALD_RETURN_IF_ERROR(validate_dead_letter(d));
   std::int64_t id = 0;
   HERALD_RETURN_IF_ERROR(writer_->submit_op([&](Connection& c) -> Status {
-    HERALD_PREPARE(s, c, kAddDeadLetter);
-    s.bind(1, d.handler);
-    s.bind(2, d.position);
-    s.bind(3, d.event_id);
-    s.bind(4, d.event_type);
-    s.bind(5, d.stream_id);
-    s.bind(6, std::int64_t{d.parked ? 1 : 0});
-    s.bind(7, std::int64_t{d.attempts});
-    s.bind(8, d.last_error);
-    s.bind(9, to_micros(d.first_failed_at));
-    s.bind(10, to_micros(d.last_failed_at));
-    int rc = s.step();
-    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-      return Status::already_exists("event " + d.event_id + " is already dead-lettered for " +
-                                    d.handler);
-    }
-    if (rc != SQLITE_DONE) return c.error(rc, "adding a dead letter");
-    id = sqlite3_last_insert_rowid(c.db());
+    auto added = SqliteTransaction(c).add_dead_letter(d);
+    if (!added) return added.status();
+    id = *added;
     return {};
   }));
   return id;
@@ -135,28 +120,37 @@ Status SqliteEventStore::remove_dead_letter(std::int64_t id) {
   });
 }
 
-Result<LeaseOutcome> SqliteEventStore::try_acquire_lease(std::string_view name, std::string_view owner,
-                                       std::chrono::milliseconds ttl) {
+// By the store's clock: SQLite's owners share one process, hence one clock.
+Result<LeaseGrant> SqliteEventStore::try_acquire_lease(std::string_view name, std::string_view owner,
+                                                     std::chrono::milliseconds ttl) {
   HERALD_RETURN_IF_ERROR(validate_lease(name, owner, ttl));
-  LeaseOutcome outcome = LeaseOutcome::held_by_another;
+  LeaseGrant grant;
   HERALD_RETURN_IF_ERROR(writer_->submit_op([&](Connection& c) -> Status {
     const std::int64_t now = to_micros(clock_->now());
+    std::int64_t token = 1;
     {
       HERALD_PREPARE(s, c, kGetLease);
       s.bind(1, name);
       int rc = s.step();
-      if (rc == SQLITE_ROW && s.text(0) != owner && s.int64(1) > now) return {};  // held
-      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return c.error(rc, "reading a lease");
+      if (rc == SQLITE_ROW) {
+        const bool live = s.int64(1) > now;
+        const bool ours = s.text(0) == owner;
+        if (live && !ours) return {};  // held by another
+        token = live ? s.int64(2) : s.int64(2) + 1;  // a renewal keeps the holding's token
+      } else if (rc != SQLITE_DONE) {
+        return c.error(rc, "reading a lease");
+      }
     }
     HERALD_PREPARE(s, c, kPutLease);
     s.bind(1, name);
     s.bind(2, owner);
     s.bind(3, now + std::chrono::duration_cast<std::chrono::microseconds>(ttl).count());
+    s.bind(4, token);
     HERALD_RETURN_IF_ERROR(run(c, s, "writing a lease"));
-    outcome = LeaseOutcome::acquired;
+    grant = LeaseGrant{LeaseOutcome::acquired, token};
     return {};
   }));
-  return outcome;
+  return grant;
 }
 
 Status SqliteEventStore::release_lease(std::string_view name, std::string_view owner) {

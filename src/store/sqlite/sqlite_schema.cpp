@@ -116,6 +116,11 @@ ALTER TABLE events_v2 RENAME TO events;
 CREATE UNIQUE INDEX events_by_stream ON events(stream_id, version);
 CREATE UNIQUE INDEX events_by_id ON events(event_id);
 )sql",
+    // 2 -> 3: fencing tokens. A lease row keeps its last token after it is released or expires,
+    // so every grant's token is greater than the ones before (see ProcessState::try_acquire_lease).
+    R"sql(
+ALTER TABLE leases ADD COLUMN token INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");

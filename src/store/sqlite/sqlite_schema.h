@@ -7,7 +7,7 @@
 namespace herald::detail::sqlite {
 
 // The schema version this build writes (PRAGMA user_version). Each migration raises it by one.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Marks a database as Herald's (PRAGMA application_id, "HRLD").
 inline constexpr int kApplicationId = 0x48524C44;

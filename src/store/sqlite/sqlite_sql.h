@@ -67,7 +67,12 @@ inline constexpr char kFirstLast[] =
 inline constexpr char kRecordedAt[] = "SELECT recorded_at FROM events WHERE position = ?1";
 
 inline constexpr char kLoadCheckpoint[] = "SELECT position FROM checkpoints WHERE subscription = ?1";
+// Forward only: a save at or below the stored position changes nothing.
 inline constexpr char kSaveCheckpoint[] =
+    "INSERT INTO checkpoints(subscription, position) VALUES (?1, ?2) "
+    "ON CONFLICT(subscription) DO UPDATE SET position = excluded.position "
+    "WHERE excluded.position > checkpoints.position";
+inline constexpr char kResetCheckpoint[] =
     "INSERT INTO checkpoints(subscription, position) VALUES (?1, ?2) "
     "ON CONFLICT(subscription) DO UPDATE SET position = excluded.position";
 
@@ -99,11 +104,14 @@ inline constexpr char kUpdateDeadLetter[] =
     "WHERE id = ?1";
 inline constexpr char kRemoveDeadLetter[] = "DELETE FROM dead_letters WHERE id = ?1";
 
-inline constexpr char kGetLease[] = "SELECT owner, expires_at FROM leases WHERE name = ?1";
+inline constexpr char kGetLease[] = "SELECT owner, expires_at, token FROM leases WHERE name = ?1";
 inline constexpr char kPutLease[] =
-    "INSERT INTO leases(name, owner, expires_at) VALUES (?1, ?2, ?3) "
-    "ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at";
-inline constexpr char kReleaseLease[] = "DELETE FROM leases WHERE name = ?1 AND owner = ?2";
+    "INSERT INTO leases(name, owner, expires_at, token) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at, "
+    "token = excluded.token";
+// The row stays (expired) so that the next grant's token is still greater than this one's.
+inline constexpr char kReleaseLease[] = "UPDATE leases SET expires_at = 0 WHERE name = ?1 AND owner = ?2";
+inline constexpr char kLeaseToken[] = "SELECT token FROM leases WHERE name = ?1";
 
 
 }  // namespace herald::detail::sqlite

@@ -58,8 +58,8 @@ class SqliteEventStore final : public EventStore {
   Result<std::vector<DeadLetter>> list_dead_letters(std::string_view handler) override;
   Status update_dead_letter(const DeadLetter& entry) override;
   Status remove_dead_letter(std::int64_t id) override;
-  Result<LeaseOutcome> try_acquire_lease(std::string_view name, std::string_view owner,
-                                         std::chrono::milliseconds ttl) override;
+  Result<LeaseGrant> try_acquire_lease(std::string_view name, std::string_view owner,
+                                       std::chrono::milliseconds ttl) override;
   Status release_lease(std::string_view name, std::string_view owner) override;
 
  private:

@@ -73,4 +73,47 @@ Status SqliteTransaction::save_checkpoint(std::string_view subscription, std::in
   return run(c_, s, "saving a checkpoint");
 }
 
+Status SqliteTransaction::reset_checkpoint(std::string_view subscription, std::int64_t position) {
+  HERALD_RETURN_IF_ERROR(validate_checkpoint(subscription, position));
+  HERALD_PREPARE(s, c_, kResetCheckpoint);
+  s.bind(1, subscription);
+  s.bind(2, position);
+  return run(c_, s, "resetting a checkpoint");
+}
+
+Result<std::int64_t> SqliteTransaction::add_dead_letter(const DeadLetter& d) {
+  HERALD_RETURN_IF_ERROR(validate_dead_letter(d));
+  HERALD_PREPARE(s, c_, kAddDeadLetter);
+  s.bind(1, d.handler);
+  s.bind(2, d.position);
+  s.bind(3, d.event_id);
+  s.bind(4, d.event_type);
+  s.bind(5, d.stream_id);
+  s.bind(6, std::int64_t{d.parked ? 1 : 0});
+  s.bind(7, std::int64_t{d.attempts});
+  s.bind(8, d.last_error);
+  s.bind(9, to_micros(d.first_failed_at));
+  s.bind(10, to_micros(d.last_failed_at));
+  int rc = s.step();
+  if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+    return Status::already_exists("event " + d.event_id + " is already dead-lettered for " + d.handler);
+  }
+  if (rc != SQLITE_DONE) return c_.error(rc, "adding a dead letter");
+  return static_cast<std::int64_t>(sqlite3_last_insert_rowid(c_.db()));
+}
+
+// One writer at a time (the writer thread's connection), so nothing can grant the lease between
+// this read and the transaction's commit.
+Status SqliteTransaction::check_lease(std::string_view lease, std::int64_t token) {
+  HERALD_RETURN_IF_ERROR(validate_lease_name(lease));
+  HERALD_PREPARE(s, c_, kLeaseToken);
+  s.bind(1, lease);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return lease_lost_error(lease, token, 0);
+  if (rc != SQLITE_ROW) return c_.error(rc, "reading a lease's token");
+  const std::int64_t current = s.int64(0);
+  if (current != token) return lease_lost_error(lease, token, current);
+  return {};
+}
+
 }  // namespace herald::detail::sqlite
